@@ -1,0 +1,503 @@
+"""The I/O layer: non-blocking sockets and one selector loop on top of :mod:`toad.protocol`.
+
+A :class:`Loop` serves every connection of one owner (a server, or a client
+connection) on one thread: the owner's network thread with ``block=False``, or
+the caller's own thread with ``block=True``. Each connection is a
+:class:`Channel`: a socket, its :class:`~toad.protocol.Protocol`, and the
+bytes still waiting to go out.
+
+Writes never block. Any thread may write to a channel: the bytes go straight
+to the socket when it can take them, and what it cannot take waits in the
+channel's buffer for the loop to flush. A per-channel lock keeps frames whole
+and in order. Everything else (accepting, reading, timers, closing sockets)
+happens on the loop's thread.
+
+The owner sees the loop through two methods, called on the loop's thread:
+``_on_events(channel, events)`` with the protocol's events, and, for a server,
+``_on_accept(sock, address)`` returning a new channel or ``None``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import selectors
+import socket
+import ssl
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from time import monotonic
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+from .protocol import Closed, Event, Protocol, State
+
+__all__ = ["Channel", "Limits", "Loop"]
+
+logger = logging.getLogger("toad")
+
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_RECV_SIZE = 65536  # below glibc's mmap threshold, so each recv buffer is cheap
+_SWEEP_INTERVAL = 0.25  # how often timers are checked, in seconds
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class Limits:
+    """The timeouts and bounds a loop enforces; see :class:`toad.Server` for their meaning."""
+
+    __slots__ = ("close_timeout", "handshake_timeout", "max_write_buffer", "ping_interval", "ping_timeout")
+
+    def __init__(
+        self,
+        *,
+        handshake_timeout: float = 10.0,
+        close_timeout: float = 5.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_write_buffer: int = 4 << 20,
+    ) -> None:
+        self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_write_buffer = max_write_buffer
+
+
+class Owner(TypingProtocol):
+    def _on_events(self, channel: Channel, events: list[Event]) -> None: ...
+
+
+class Channel:
+    """One connection's I/O: a non-blocking socket, its protocol, and its outgoing bytes."""
+
+    __slots__ = (
+        "__weakref__",
+        "address",
+        "close_deadline",
+        "closed",
+        "created",
+        "finish_deadline",
+        "last_recv",
+        "lock",
+        "loop",
+        "out",
+        "out_size",
+        "overflowed",
+        "ping_sent",
+        "protocol",
+        "sock",
+        "tls_pending",
+        "user",
+        "writing",
+    )
+
+    def __init__(self, loop: Loop, sock: socket.socket, protocol: Protocol, address: Any) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.protocol = protocol
+        self.address = address
+        self.lock = threading.Lock()
+        self.out: deque[bytes | memoryview] = deque()
+        self.out_size = 0
+        self.writing = False  # registered for EVENT_WRITE
+        self.closed = False  # the socket is closed
+        self.overflowed = False
+        self.tls_pending = isinstance(sock, ssl.SSLSocket) and protocol.state is State.CONNECTING
+        now = monotonic()
+        self.created = now
+        self.last_recv = now
+        self.ping_sent = 0.0
+        self.close_deadline = 0.0  # when a closing handshake we started gives up
+        self.finish_deadline = 0.0  # when a finished connection's socket is closed regardless
+        #: The owner's object for this connection (a toad.Client, or the Connection).
+        self.user: Any = None
+
+    # -- any thread ------------------------------------------------------------
+
+    def send(self, message: str | bytes) -> bool:
+        """Encode and write one data message; ``False`` if the connection is not open."""
+        with self.lock:
+            frame = self.protocol.encode(message)
+            if frame is None or self.overflowed:
+                return False
+            self._write(frame)
+            return True
+
+    def send_frame(self, frame: bytes) -> bool:
+        """Write an already-encoded data frame (a broadcast); ``False`` if not open."""
+        with self.lock:
+            if self.protocol.state is not State.OPEN or self.overflowed:
+                return False
+            self._write(frame)
+            return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake; the loop drops the connection if it is not answered in time."""
+        with self.lock:
+            if self.protocol.close_sent or self.protocol.state is State.CLOSED:
+                return
+            self.protocol.send_close(code, reason)
+            self._write(self.protocol.data_to_send())
+        self.close_deadline = monotonic() + self.loop.limits.close_timeout
+
+    def _write(self, data: bytes) -> None:
+        # Called with self.lock held.
+        if self.closed or not data:
+            return
+        if self.out:
+            self.out.append(data)
+            self.out_size += len(data)
+            if self.out_size > self.loop.limits.max_write_buffer:
+                self._overflow()
+            return
+        try:
+            sent = self.sock.send(data)
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError:
+            # The loop notices the dead socket on its next read; nothing to do here.
+            return
+        if sent < len(data):
+            self.out.append(memoryview(data)[sent:])
+            self.out_size += len(data) - sent
+            if self.out_size > self.loop.limits.max_write_buffer:
+                self._overflow()
+            elif not self.writing:
+                self.writing = True
+                self.loop.call_soon(self._watch_writes)
+
+    def _overflow(self) -> None:
+        if not self.overflowed:
+            self.overflowed = True
+            self.loop.call_soon(self._drop_slow_reader)
+
+    # -- the loop's thread -----------------------------------------------------
+
+    def _watch_writes(self) -> None:
+        if not self.closed:
+            self.loop.selector.modify(self.sock, _READ | _WRITE, self)
+
+    def _drop_slow_reader(self) -> None:
+        logger.info("dropping %s: it stopped reading and %d bytes waited for it", self.address, self.out_size)
+        self.loop.abort(self, "the peer did not read its messages in time (write buffer full)")
+
+    def _flush(self) -> None:
+        with self.lock:
+            out = self.out
+            while out:
+                data = out[0]
+                try:
+                    sent = self.sock.send(data)
+                except _WOULD_BLOCK:
+                    return
+                except OSError:
+                    out.clear()
+                    self.out_size = 0
+                    break
+                self.out_size -= sent
+                if sent < len(data):
+                    out[0] = memoryview(data)[sent:]
+                    return
+                out.popleft()
+            self.writing = False
+            if not self.closed:
+                self.loop.selector.modify(self.sock, _READ, self)
+        self._check_finished()
+
+    def _check_finished(self) -> None:
+        # Close the socket once the protocol is over and everything is sent
+        # (RFC 6455 section 7.1.1: the server closes the TCP connection first;
+        # a client waits for that, up to the close timeout).
+        if self.closed or self.protocol.state is not State.CLOSED or self.out:
+            return
+        if self.protocol.is_client and self.protocol.close_code not in (1002, 1006, 1007, 1009):
+            if not self.finish_deadline:
+                self.finish_deadline = monotonic() + self.loop.limits.close_timeout
+            return
+        self.loop.close_channel(self)
+
+    def _on_ready(self, mask: int) -> None:
+        if mask & _WRITE:
+            self._flush()
+        if mask & _READ and not self.closed:
+            self._read()
+
+    def _read(self) -> None:
+        sock = self.sock
+        if self.tls_pending:
+            try:
+                sock.do_handshake()  # type: ignore[attr-defined]
+            except _WOULD_BLOCK:
+                return
+            except (OSError, ValueError) as exc:
+                logger.info("TLS handshake with %s failed: %s", self.address, exc)
+                self.loop.abort(self, "TLS handshake failed")
+                return
+            self.tls_pending = False
+        while True:
+            try:
+                data = sock.recv(_RECV_SIZE)
+            except _WOULD_BLOCK:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                events: list[Event] = self.protocol.receive_eof()
+                self.loop.close_channel(self, events)
+                return
+            self.last_recv = monotonic()
+            self.ping_sent = 0.0
+            with self.lock:
+                events = self.protocol.receive_data(data)
+                out = self.protocol.data_to_send()
+                if out:
+                    self._write(out)
+            if events:
+                self.loop.owner._on_events(self, events)
+                if type(events[-1]) is Closed:
+                    self._check_finished()
+            # An SSL socket may hold decrypted bytes the selector cannot see.
+            if self.closed or not (self.tls_pending is False and isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                return
+
+
+class Loop:
+    """A selector loop for one owner's channels (and, for a server, its listening sockets)."""
+
+    def __init__(self, owner: Owner, limits: Limits) -> None:
+        self.owner = owner
+        self.limits = limits
+        self.selector = selectors.DefaultSelector()
+        self.channels: set[Channel] = set()
+        self.listeners: list[socket.socket] = []
+        self._calls: deque[Callable[[], None]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._woken = False
+        self.selector.register(self._wake_r, _READ, None)
+        self.thread: threading.Thread | None = None
+        self.thread_id: int | None = None
+        self.stopping = False  # stop() was called: closing handshakes under way
+        self.stopped = threading.Event()  # the loop has exited and released everything
+        self._stop_deadline = 0.0
+        self._stop_code = 1001
+        self._stop_reason = ""
+        self._next_sweep = 0.0
+        self.on_accept: Callable[[socket.socket, Any], Channel | None] | None = None
+        #: For a client loop: run until its only channel is gone.
+        self.exit_when_empty = False
+
+    # -- any thread ------------------------------------------------------------
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop's thread, soon (at once if this is the loop's thread)."""
+        if threading.get_ident() == self.thread_id:
+            fn()
+            return
+        self._calls.append(fn)
+        self.wake()
+
+    def wake(self) -> None:
+        """Interrupt the loop's wait for the network."""
+        if self._woken:
+            return
+        self._woken = True
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    def stop(self, code: int = 1001, reason: str = "") -> None:
+        """Close every connection with ``code``, then exit; returns at once (see :attr:`stopped`)."""
+        self._stop_code = code
+        self._stop_reason = reason
+        self._calls.append(self._begin_stop)
+        self.wake()
+
+    # -- the loop's thread -----------------------------------------------------
+
+    def add_listener(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.listeners.append(sock)
+        self.selector.register(sock, _READ, sock)
+
+    def add_channel(self, channel: Channel) -> None:
+        channel.sock.setblocking(False)
+        self.channels.add(channel)
+        self.selector.register(channel.sock, _READ, channel)
+
+    def start_thread(self, name: str) -> None:
+        """Run the loop on a new daemon thread."""
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        """Serve until stopped, on the calling thread.
+
+        Ctrl-C (KeyboardInterrupt) starts a graceful stop: every connection is
+        closed with 1001 within the close timeout, then the interrupt is
+        raised again. A second Ctrl-C drops the connections at once.
+        """
+        self.thread_id = threading.get_ident()
+        interrupted: KeyboardInterrupt | None = None
+        try:
+            while True:
+                try:
+                    self._serve()
+                    break
+                except KeyboardInterrupt as exc:
+                    if interrupted is not None:
+                        raise
+                    interrupted = exc
+                    self._stop_code, self._stop_reason = 1001, "the server is shutting down"
+                    self._begin_stop()
+        except BaseException:
+            # A second Ctrl-C (or a bug): drop every connection so the port is
+            # released and no socket is left half-open, then re-raise.
+            for channel in list(self.channels):
+                self.abort(channel, "the network loop stopped abruptly")
+            raise
+        finally:
+            self._release()
+        if interrupted is not None:
+            raise interrupted
+
+    def _serve(self) -> None:
+        select = self.selector.select
+        while True:
+            if self._calls:
+                self._run_calls()
+            if (self.stopping or self.exit_when_empty) and not self.channels:
+                return
+            for key, mask in select(_SWEEP_INTERVAL if not self._calls else 0):
+                data = key.data
+                if data is None:
+                    self._drain_wake()
+                elif type(data) is Channel:
+                    data._on_ready(mask)
+                else:
+                    self._accept(data)
+            now = monotonic()
+            if now >= self._next_sweep:
+                self._next_sweep = now + _SWEEP_INTERVAL
+                self._sweep(now)
+
+    def _drain_wake(self) -> None:
+        self._woken = False
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _run_calls(self) -> None:
+        calls = self._calls
+        while calls:
+            fn = calls.popleft()
+            try:
+                fn()
+            except Exception:  # pragma: no cover - a bug in toad, kept off the user's loop
+                logger.exception("internal error in toad's network loop")
+
+    def _accept(self, lsock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                sock, address = lsock.accept()
+            except _WOULD_BLOCK:
+                return
+            except OSError as exc:
+                # EMFILE and friends: out of descriptors. Leave the rest waiting.
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    logger.warning("cannot accept a connection: %s", exc)
+                return
+            if self.stopping or self.on_accept is None:
+                sock.close()
+                continue
+            try:
+                channel = self.on_accept(sock, address)
+            except Exception:
+                logger.exception("cannot set up a connection from %s", address)
+                sock.close()
+                continue
+            if channel is None:
+                sock.close()
+            else:
+                self.add_channel(channel)
+
+    def _begin_stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self._stop_deadline = monotonic() + self.limits.close_timeout
+        for lsock in self.listeners:
+            self.selector.unregister(lsock)
+            lsock.close()
+        self.listeners = []
+        for channel in list(self.channels):
+            if channel.protocol.state is State.OPEN:
+                channel.close(self._stop_code, self._stop_reason)
+            else:
+                self.abort(channel, self._stop_reason or "the server stopped")
+
+    def _sweep(self, now: float) -> None:
+        limits = self.limits
+        for channel in list(self.channels):
+            state = channel.protocol.state
+            if state is State.CONNECTING:
+                if now - channel.created > limits.handshake_timeout:
+                    self.abort(channel, "the opening handshake timed out")
+            elif state is State.CLOSED:
+                if channel.finish_deadline and now > channel.finish_deadline:
+                    self.close_channel(channel)
+                elif not channel.finish_deadline:
+                    channel.finish_deadline = now + limits.close_timeout
+            elif channel.close_deadline and now > channel.close_deadline:
+                self.abort(channel, "the closing handshake timed out")
+            elif state is State.OPEN and limits.ping_interval is not None:
+                if channel.ping_sent:
+                    if limits.ping_timeout is not None and now - channel.ping_sent > limits.ping_timeout:
+                        self.abort(channel, "the peer did not answer a keepalive ping in time")
+                elif now - channel.last_recv > limits.ping_interval:
+                    channel.ping_sent = now
+                    with channel.lock:
+                        channel.protocol.send_ping(b"toad")
+                        channel._write(channel.protocol.data_to_send())
+        if self.stopping and now > self._stop_deadline:
+            for channel in list(self.channels):
+                self.abort(channel, "the closing handshake timed out")
+
+    def abort(self, channel: Channel, reason: str) -> None:
+        """Drop a connection at once, without a closing handshake (close code 1006)."""
+        closed = channel.protocol.abort(reason)
+        self.close_channel(channel, [closed] if closed is not None else [])
+
+    def close_channel(self, channel: Channel, events: Sequence[Event] = ()) -> None:
+        """Close the channel's socket, then hand ``events`` (its last) to the owner."""
+        if not channel.closed:
+            with channel.lock:
+                channel.closed = True
+                channel.out.clear()
+                channel.out_size = 0
+            self.channels.discard(channel)
+            try:
+                self.selector.unregister(channel.sock)
+            except (KeyError, ValueError):
+                pass
+            try:
+                channel.sock.close()
+            except OSError:
+                pass
+        if events:
+            self.owner._on_events(channel, list(events))
+
+    def _release(self) -> None:
+        for lsock in self.listeners:
+            lsock.close()
+        self.listeners = []
+        self.selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        self.stopped.set()
