@@ -242,4 +242,7 @@ class Endpoint:
         return result
 
     def _has_pending_messages(self) -> bool:
-        return any(kind is MESSAGE for kind, _, _ in list(self._queue)) or bool(self._lists[MESSAGE])
+        # Messages onmessage already had only wait for messages() if the game ever calls it.
+        return any(kind is MESSAGE for kind, _, _ in list(self._queue)) or (
+            MESSAGE in self._asked and bool(self._lists[MESSAGE])
+        )

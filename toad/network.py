@@ -19,12 +19,14 @@ The owner sees the loop through two methods, called on the loop's thread:
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import selectors
 import socket
 import ssl
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from time import monotonic
@@ -88,6 +90,7 @@ class Channel:
         "ping_sent",
         "protocol",
         "sock",
+        "tls",
         "tls_pending",
         "user",
         "writing",
@@ -104,7 +107,8 @@ class Channel:
         self.writing = False  # registered for EVENT_WRITE
         self.closed = False  # the socket is closed
         self.overflowed = False
-        self.tls_pending = isinstance(sock, ssl.SSLSocket) and protocol.state is State.CONNECTING
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self.tls_pending = self.tls and protocol.state is State.CONNECTING
         now = monotonic()
         self.created = now
         self.last_recv = now
@@ -236,9 +240,15 @@ class Channel:
                 self.loop.abort(self, "TLS handshake failed")
                 return
             self.tls_pending = False
+        tls = self.tls
         while True:
             try:
-                data = sock.recv(_RECV_SIZE)
+                if tls:
+                    # One SSL object must not read and write on two threads at once.
+                    with self.lock:
+                        data = sock.recv(_RECV_SIZE)
+                else:
+                    data = sock.recv(_RECV_SIZE)
             except _WOULD_BLOCK:
                 return
             except OSError:
@@ -259,7 +269,7 @@ class Channel:
                 if type(events[-1]) is Closed:
                     self._check_finished()
             # An SSL socket may hold decrypted bytes the selector cannot see.
-            if self.closed or not (self.tls_pending is False and isinstance(sock, ssl.SSLSocket) and sock.pending()):
+            if self.closed or not tls or not sock.pending():  # type: ignore[attr-defined]
                 return
 
 
@@ -330,8 +340,9 @@ class Loop:
         self.selector.register(channel.sock, _READ, channel)
 
     def start_thread(self, name: str) -> None:
-        """Run the loop on a new daemon thread."""
+        """Run the loop on a new daemon thread (stopped gracefully when the program exits)."""
         self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+        _background_loops.add(self)
         self.thread.start()
 
     def run(self) -> None:
@@ -501,3 +512,18 @@ class Loop:
         self._wake_r.close()
         self._wake_w.close()
         self.stopped.set()
+
+
+_background_loops: weakref.WeakSet[Loop] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_background_loops() -> None:
+    # A game that exits (or dies of Ctrl-C) with block=False still says
+    # goodbye: every peer gets a Close frame with 1001 instead of a dead socket.
+    loops = [loop for loop in _background_loops if not loop.stopped.is_set()]
+    for loop in loops:
+        loop.stop(1001, "going away")
+    deadline = monotonic() + 3.0
+    for loop in loops:
+        loop.stopped.wait(max(0.0, deadline - monotonic()))
