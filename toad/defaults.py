@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .client import Connection
-from .endpoint import CLOSE, ERROR, KINDS, MESSAGE, OPEN, Endpoint, Event
+from .endpoint import CLOSE, ERROR, KINDS, MESSAGE, OPEN, Event
 from .errors import AmbiguousCall, NotConnected, UsageError
 from .frames import CloseCode
 from .server import Client, Server
@@ -53,7 +53,7 @@ _BOTH = (
 )
 
 
-def _active(endpoint: Endpoint | None) -> bool:
+def _active(endpoint: Server | Connection | None) -> bool:
     if endpoint is None:
         return False
     if isinstance(endpoint, Server):
@@ -62,7 +62,7 @@ def _active(endpoint: Endpoint | None) -> bool:
 
 
 def _register(kind: str, fn: F) -> F:
-    targets = [e for e in (_server, _connection) if _active(e)]
+    targets = [e for e in (_server, _connection) if e is not None and _active(e)]
     if len(targets) == 2:
         raise AmbiguousCall(_BOTH.format(name=f"on{kind}"))
     for endpoint in targets:

@@ -33,4 +33,4 @@ class Binary(bytes):
         """Whether ``part`` occurs in the message (a ``str`` is looked for as UTF-8)."""
         if isinstance(part, str):
             part = part.encode("utf-8")
-        return part in self
+        return self.find(part) != -1

@@ -309,6 +309,7 @@ class Server(Endpoint):
 
     def _dispatch(self, kind: str, channel: Channel, data: Any, record: bool) -> Event | None:
         client: Client = channel.user
+        player: Any
         if kind is MESSAGE:
             if client._closed_by_game:
                 return None
@@ -319,7 +320,7 @@ class Server(Endpoint):
                 self._lists[MESSAGE].append((player, data))
         elif kind is OPEN:
             self._clients[client.id] = client
-            player: Any = client
+            player = client
             for fn in self._callbacks[OPEN]:
                 try:
                     result = fn(player)
