@@ -119,6 +119,10 @@ class Connection(Endpoint):
         channel = Channel(loop, sock, protocol, sock.getpeername())
         channel.user = self
         loop.add_channel(channel)
+        with channel.lock:  # answers to frames that came with the 101 (a Pong, a Close)
+            channel._write(protocol.data_to_send())
+        if protocol.state is State.CLOSED:
+            channel._check_finished()
         self._loop = loop
         self._channel = channel
         self.subprotocol = protocol.subprotocol
@@ -186,7 +190,9 @@ class Connection(Endpoint):
                         f"{target} closed the connection during the opening handshake: is it a WebSocket server?"
                     )
                 events.extend(protocol.receive_data(data))
-            if protocol.state is State.CLOSED:
+            # A server may close (or break the protocol) in the bytes right after its 101:
+            # that connection did open, and open() hands the game its events.
+            if protocol.state is State.CLOSED and not any(isinstance(e, Opened) for e in events):
                 error = next((e.error for e in events if isinstance(e, Closed) and e.error), None)
                 if isinstance(error, InvalidHandshake):
                     raise ConnectionFailed(f"{target} refused the WebSocket handshake: {error}") from error

@@ -16,6 +16,7 @@ import codecs
 import enum
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from . import handshake
 from .errors import InvalidHandshake, MessageTooBig, ProtocolError
@@ -186,7 +187,7 @@ class Protocol:
         self._out: list[bytes] = []
         # The message being reassembled from fragments (section 5.4).
         self._frag_opcode = 0
-        self._frags: list = []  # bytes for a binary message, decoded str pieces for a text one
+        self._frags: list[Any] = []  # bytes for a binary message, decoded str pieces for a text one
         self._frag_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
 
@@ -299,7 +300,8 @@ class Protocol:
         try:
             if self.state is State.CONNECTING:
                 data = self._receive_handshake(data, events)
-                if self.state is not State.OPEN or not data:
+                # (the handshake may have changed the state: mypy cannot know)
+                if self.state is not State.OPEN or not data:  # type: ignore[comparison-overlap]
                     return events
             self._receive_frames(data, events)
         except ProtocolError as exc:
@@ -488,9 +490,16 @@ class Protocol:
     def _decode(self, payload: bytes, final: bool) -> str:
         assert self._decoder is not None
         try:
-            return self._decoder.decode(payload, final)
+            text = self._decoder.decode(payload, final)
         except UnicodeDecodeError:
             raise ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_FRAME_PAYLOAD_DATA) from None
+        # CPython's incremental decoder holds back ED A0-BF (the start of a UTF-16
+        # surrogate, never valid UTF-8) until a third byte arrives; section 8.1
+        # says invalid UTF-8 MUST fail the connection, so fail on this fragment.
+        pending = self._decoder.getstate()[0]
+        if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+            raise ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_FRAME_PAYLOAD_DATA)
+        return text
 
     def _continue_fragments(self, payload: bytes, fin: bool, events: list[Event]) -> None:
         self._frag_size += len(payload)

@@ -90,8 +90,10 @@ def parse_host(host: object) -> str:
 def parse_port(port: object) -> int:
     """A port number 0-65535 (0 asks the system for a free port)."""
     if isinstance(port, bool) or not isinstance(port, int):
-        if isinstance(port, str) and port.strip().isdigit():
-            port = int(port)
+        # isdecimal, not isdigit: int() refuses digits like "²" that isdigit accepts;
+        # and int() the stripped text, as str.strip() removes more than int() does ("\x1f").
+        if isinstance(port, str) and port.strip().isdecimal():
+            port = int(port.strip())
         else:
             raise InvalidAddress(f"port must be a whole number like 8001, not {port!r}")
     if not 0 <= port <= 65535:
