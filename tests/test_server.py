@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from helpers import RawClient, poll_until, running_server, wait_until
+from helpers import RawClient, frame, poll_until, running_server, wait_until
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -546,3 +546,26 @@ def test_logging_is_quiet_for_normal_traffic(caplog: pytest.LogCaptureFixture) -
             ws.send("hi")
             poll_until(server, server.messages)
     assert caplog.records == []
+
+
+def test_a_failed_peer_still_reads_our_close_frame_while_it_keeps_sending() -> None:
+    # The server fails the connection on the frame header (1009) while the
+    # peer is still sending the payload. Closing a socket with unread bytes
+    # would reset the connection and lose the Close frame; toad half-closes
+    # and drains instead, so the peer reads 1009.
+    with running_server(max_message_size=1000) as server:
+        raw = RawClient(server.port)
+        sender = threading.Thread(target=lambda: _send_quietly(raw, frame(0x2, b"x" * (4 << 20))))
+        sender.start()
+        assert raw.recv_close()[0] == 1009
+        sender.join(10)
+        raw.sock.shutdown(socket.SHUT_WR)
+        assert raw.sock.recv(1) == b""  # a clean end of stream, not a reset
+        raw.close()
+
+
+def _send_quietly(raw: RawClient, data: bytes) -> None:
+    try:
+        raw.sock.sendall(data)
+    except OSError:
+        pass

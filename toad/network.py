@@ -211,16 +211,24 @@ class Channel:
         self._check_finished()
 
     def _check_finished(self) -> None:
-        # Close the socket once the protocol is over and everything is sent
-        # (RFC 6455 section 7.1.1: the server closes the TCP connection first;
-        # a client waits for that, up to the close timeout).
-        if self.closed or self.protocol.state is not State.CLOSED or self.out:
+        # The protocol is over and everything is sent: end the TCP connection.
+        # RFC 6455 section 7.1.1: the server closes it first, and a client
+        # waits for that (up to the close timeout) before closing its own.
+        if self.closed or self.protocol.state is not State.CLOSED or self.out or self.finish_deadline:
             return
-        if self.protocol.is_client and self.protocol.close_code not in (1002, 1006, 1007, 1009):
-            if not self.finish_deadline:
-                self.finish_deadline = monotonic() + self.loop.limits.close_timeout
+        self.finish_deadline = monotonic() + self.loop.limits.close_timeout
+        if self.protocol.is_client:
             return
-        self.loop.close_channel(self)
+        if self.tls:
+            self.loop.close_channel(self)
+            return
+        # Half-close, then read until the peer closes too: closing a socket
+        # with unread bytes sends a reset, which can destroy our Close frame
+        # before the peer reads it (and it would see 1006, not our code).
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.loop.close_channel(self)
 
     def _on_ready(self, mask: int) -> None:
         if mask & _WRITE:

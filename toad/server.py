@@ -95,7 +95,8 @@ class Server(Endpoint):
     - ``max_write_buffer``: bytes that may wait to be sent to one client
       (default 4 MiB); a client that stops reading past that is dropped, so
       it cannot hold the server's memory or slow the others.
-    - ``subprotocols``: the subprotocols this server speaks, best first.
+    - ``subprotocols``: the subprotocols this server speaks; the first one
+      the client offers that is in this list is chosen (RFC 6455 section 4.2.2).
     - ``origins``: the Origin header values browsers may connect from
       (``None``, the default, allows any).
     - ``ssl``: an :class:`ssl.SSLContext` to serve ``wss://``.
