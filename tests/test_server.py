@@ -10,7 +10,7 @@ import time
 import pytest
 from helpers import RawClient, frame, poll_until, running_server, wait_until
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 import toad
 import toad.server
@@ -18,6 +18,11 @@ import toad.server
 
 def url(server: toad.Server) -> str:
     return f"ws://127.0.0.1:{server.port}"
+
+
+def open_peer(address: str) -> ClientConnection:
+    """A websockets client that the test closes by hand (not in a with block)."""
+    return connect(address).__enter__()
 
 
 def test_several_onopen_callbacks_run_in_the_order_added() -> None:
@@ -87,7 +92,7 @@ def test_returning_false_from_onmessage_closes_the_connection() -> None:
 
 def test_client_ids_are_unique() -> None:
     with running_server() as server:
-        peers = [connect(url(server), legacy=True) for _ in range(5)]
+        peers = [open_peer(url(server)) for _ in range(5)]
         opened = []
         poll_until(server, lambda: opened.extend(server.opens()) or len(opened) == 5)
         for ws in peers:
@@ -150,7 +155,7 @@ def test_stop_closes_every_connection_with_1001_and_returns() -> None:
     server.start("127.0.0.1", 0, block=False)
     closed: list[int | None] = []
     server.onclose(lambda client: closed.append(client.close_code))
-    peers = [connect(url(server), legacy=True) for _ in range(3)]
+    peers = [open_peer(url(server)) for _ in range(3)]
     poll_until(server, lambda: len(server.clients) == 3)
     started = time.monotonic()
     server.stop()
@@ -260,8 +265,8 @@ def test_opens_then_messages_read_one_consistent_batch() -> None:
 
 def test_clients_lists_open_clients_and_forgets_those_who_left() -> None:
     with running_server() as server:
-        a = connect(url(server), legacy=True)
-        b = connect(url(server), legacy=True)
+        a = open_peer(url(server))
+        b = open_peer(url(server))
         poll_until(server, lambda: len(server.clients) == 2)
         a.close()
         poll_until(server, lambda: len(server.clients) == 1)
@@ -274,7 +279,7 @@ def test_broadcast_reaches_everyone_and_encodes_the_frame_once(monkeypatch: pyte
     real = toad.server.encode_frame
     monkeypatch.setattr(toad.server, "encode_frame", lambda *a, **k: calls.append(a) or real(*a, **k))
     with running_server() as server:
-        peers = [connect(url(server), legacy=True) for _ in range(4)]
+        peers = [open_peer(url(server)) for _ in range(4)]
         poll_until(server, lambda: len(server.clients) == 4)
         assert server.broadcast("state 1") == 4
         assert [ws.recv(timeout=5) for ws in peers] == ["state 1"] * 4
@@ -286,7 +291,7 @@ def test_broadcast_reaches_everyone_and_encodes_the_frame_once(monkeypatch: pyte
 def test_broadcast_to_a_group_and_with_exclusions() -> None:
     with running_server() as server:
         server.onopen(lambda client: {"client": client})  # players that are plain dicts
-        peers = [connect(url(server), legacy=True) for _ in range(3)]
+        peers = [open_peer(url(server)) for _ in range(3)]
         poll_until(server, lambda: len(server.clients) == 3)
         for ws in peers:
             ws.send("who")
