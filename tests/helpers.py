@@ -7,7 +7,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -28,22 +28,27 @@ def running_server(**options: Any) -> Iterator[toad.Server]:
 
 
 def poll_until(
-    endpoint: toad.Server | toad.Connection,
+    endpoints: toad.Server | toad.Connection | Sequence[toad.Server | toad.Connection],
     done: Callable[[], T],
     timeout: float = 10.0,
     what: str = "the condition",
 ) -> T:
-    """Call endpoint.poll() until ``done()`` is truthy; fail after ``timeout`` seconds."""
+    """Poll the endpoint (or each of several) until ``done()`` is truthy; fail after ``timeout`` seconds."""
+    group = [endpoints] if isinstance(endpoints, (toad.Server, toad.Connection)) else list(endpoints)
     deadline = time.monotonic() + timeout
     while True:
-        endpoint.poll()
+        for endpoint in group:
+            endpoint.poll()
         result = done()
         if result:
             return result
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(f"{what} did not happen within {timeout} s")
-        endpoint.wait_events(min(remaining, 0.05))
+        if len(group) == 1:
+            group[0].wait_events(min(remaining, 0.05))
+        else:
+            time.sleep(0.002)
 
 
 def wait_until(done: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:

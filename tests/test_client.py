@@ -205,13 +205,8 @@ def test_a_server_and_clients_in_one_program() -> None:
         two.open(block=False)
         poll_until(server, lambda: len(server.clients) == 2)
         one.send("hi from one")
-        seen_by_two: list = []
-        deadline = time.monotonic() + 10
-        while not seen_by_two and time.monotonic() < deadline:
-            server.poll()
-            seen_by_two.extend(two.messages())
-            time.sleep(0.005)
-        assert seen_by_two and seen_by_two[0].endswith(": hi from one")
+        seen_by_two = poll_until([server, two], two.messages)
+        assert seen_by_two[0].endswith(": hi from one")
         one.close()
         two.close()
         assert one.wait_closed(5) and two.wait_closed(5)
@@ -246,13 +241,7 @@ def test_wss_end_to_end(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
         conn = toad.Connection(f"wss://localhost:{server.port}", ssl=client_context)
         conn.open(block=False)
         conn.send("secret")
-        got: list = []
-        deadline = time.monotonic() + 10
-        while not got and time.monotonic() < deadline:
-            server.poll()
-            got.extend(conn.messages())
-            time.sleep(0.005)
-        assert got == ["SECRET"]
+        assert poll_until([server, conn], conn.messages) == ["SECRET"]
         conn.close()
         assert conn.wait_closed(5)
 

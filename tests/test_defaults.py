@@ -98,13 +98,7 @@ def test_the_default_client_open_send_messages_isopen_close() -> None:
         toad.open(f"http://127.0.0.1:{server.port}", block=False)
         assert toad.isopen()
         toad.send("ab")
-        got: list = []
-        deadline = time.monotonic() + 10
-        while not got and time.monotonic() < deadline:
-            server.poll()
-            got.extend(toad.messages())
-            time.sleep(0.005)
-        assert got == ["abab"]
+        assert poll_until([server, toad.default_connection()], toad.messages) == ["abab"]
         toad.close()
         assert toad.default_connection().wait_closed(5)
         assert not toad.isopen()
