@@ -232,6 +232,7 @@ def test_server_answers_a_valid_request_with_the_rfc_101():
     protocol, _, out = _serve(request())
     assert out == (
         b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Server: toad\r\n"
         b"Upgrade: websocket\r\n"
         b"Connection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"

@@ -574,3 +574,13 @@ def _send_quietly(raw: RawClient, data: bytes) -> None:
         raw.sock.sendall(data)
     except OSError:
         pass
+
+
+def test_one_message_larger_than_the_write_buffer_reaches_a_reading_client() -> None:
+    big = b"y" * (6 << 20)
+    with running_server(max_write_buffer=1 << 20) as server:
+        with connect(url(server), max_size=None) as ws:
+            (client,) = poll_until(server, server.opens)
+            assert client.send(big)
+            assert ws.recv(timeout=10) == big
+            assert client.is_open

@@ -151,10 +151,14 @@ class Channel:
         if self.closed or not data:
             return
         if self.out:
-            self.out.append(data)
-            self.out_size += len(data)
+            # The peer is behind. Past the limit it has stopped reading: drop
+            # it. Any one message may still be queued, however large, so a
+            # big message to a peer that reads is never mistaken for that.
             if self.out_size > self.loop.limits.max_write_buffer:
                 self._overflow()
+                return
+            self.out.append(data)
+            self.out_size += len(data)
             return
         try:
             sent = self.sock.send(data)
@@ -166,16 +170,17 @@ class Channel:
         if sent < len(data):
             self.out.append(memoryview(data)[sent:])
             self.out_size += len(data) - sent
-            if self.out_size > self.loop.limits.max_write_buffer:
-                self._overflow()
-            elif not self.writing:
+            if not self.writing:
                 self.writing = True
                 self.loop.call_soon(self._watch_writes)
 
     def _overflow(self) -> None:
+        # Called with self.lock held, so the drop always waits for the loop's
+        # next turn: run at once (call_soon on the loop's own thread, e.g. from
+        # a block=True callback) it would take the lock again and deadlock.
         if not self.overflowed:
             self.overflowed = True
-            self.loop.call_soon(self._drop_slow_reader)
+            self.loop.call_next(self._drop_slow_reader)
 
     # -- the loop's thread -----------------------------------------------------
 
@@ -315,6 +320,10 @@ class Loop:
         if threading.get_ident() == self.thread_id:
             fn()
             return
+        self.call_next(fn)
+
+    def call_next(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop's thread at its next turn, never at once."""
         self._calls.append(fn)
         self.wake()
 

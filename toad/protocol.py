@@ -360,6 +360,7 @@ class Protocol:
             self.request = request = handshake.parse_request(head)
             accept, self.subprotocol = handshake.check_request(request, self.subprotocols, self.origins)
             headers = [
+                ("Server", "toad"),
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
                 ("Sec-WebSocket-Accept", accept),

@@ -93,8 +93,10 @@ class Server(Endpoint):
     - ``close_timeout``: seconds to wait for the peer's answer to a Close
       frame before dropping the connection (default 5).
     - ``max_write_buffer``: bytes that may wait to be sent to one client
-      (default 4 MiB); a client that stops reading past that is dropped, so
-      it cannot hold the server's memory or slow the others.
+      (default 4 MiB). A client already that far behind when another
+      message is sent to it has stopped reading, and is dropped, so it cannot
+      hold the server's memory or slow the others. One message larger than
+      this still goes out to a client that reads.
     - ``subprotocols``: the subprotocols this server speaks; the first one
       the client offers that is in this list is chosen (RFC 6455 section 4.2.2).
     - ``origins``: the Origin header values browsers may connect from
