@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import time
@@ -584,3 +585,21 @@ def test_one_message_larger_than_the_write_buffer_reaches_a_reading_client() -> 
             assert client.send(big)
             assert ws.recv(timeout=10) == big
             assert client.is_open
+
+
+def test_garbage_from_many_peers_never_disturbs_a_good_client() -> None:
+    rng = random.Random(6455)
+    with running_server(handshake_timeout=2) as server:
+        server.onmessage(lambda client, message: client.send(message))
+        with connect(url(server)) as good:
+            for round_ in range(30):
+                raw = RawClient(server.port, handshake=round_ % 2 == 0)
+                junk = rng.randbytes(rng.randrange(1, 3000))
+                try:
+                    raw.sock.sendall(junk)
+                except OSError:
+                    pass  # the server may have hung up already: that is its right
+                good.send(f"ping {round_}")
+                assert wait_recv(server, good) == f"ping {round_}"
+                raw.close()
+            poll_until(server, lambda: len(server.clients) == 1, what="every garbage peer to be gone")
