@@ -252,3 +252,23 @@ def test_wss_with_an_untrusted_certificate_fails_clearly(tls: tuple[ssl.SSLConte
         conn = toad.Connection(f"wss://localhost:{server.port}")  # the system's trust store
         with pytest.raises(toad.ConnectionFailed, match="TLS"):
             conn.open(block=False)
+
+
+def test_a_polling_loop_ends_after_onclose_has_run(echo: toad.Server) -> None:
+    closes: list[int | None] = []
+    conn = toad.Connection(f"ws://127.0.0.1:{echo.port}")
+    conn.onclose(lambda: closes.append(conn.close_code))
+    conn.open(block=False)
+    conn.send("close me")
+    assert conn.wait_closed(5)
+    while conn.isopen():
+        conn.messages()
+    assert closes == [4000]
+
+
+def test_isopen_is_false_as_soon_as_the_game_closes(echo: toad.Server) -> None:
+    conn = toad.Connection(f"ws://127.0.0.1:{echo.port}")
+    conn.open(block=False)
+    conn.close()
+    assert not conn.isopen()
+    assert conn.wait_closed(5)

@@ -743,3 +743,40 @@ def test_mutated_handshake_and_frames_never_raise(side, frames, mutations, cuts)
         head = response(request_key(protocol.data_to_send()))
     stream = head + b"".join(_peer(side, op, payload, fin=fin) for op, payload, fin in frames)
     _run(protocol, chunks(_mutate(stream, mutations), cuts))
+
+
+# -- what a flood of tiny frames costs ------------------------------------------
+
+
+def test_a_flood_of_empty_fragments_costs_no_memory():
+    import tracemalloc
+
+    server = open_server()
+    server.receive_data(frame(BINARY, b"x", fin=False))
+    empty = frame(CONT, b"", fin=False) * 10_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):  # 200,000 empty continuation frames
+            assert server.receive_data(empty) == []
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000  # a list entry per fragment would be several MB
+    assert server.state is State.OPEN
+    assert server.receive_data(frame(CONT, b"y")) == [Binary(b"xy")]
+
+
+def test_encode_refuses_what_is_not_str_or_bytes():
+    from toad.errors import InvalidMessage, UsageError
+
+    with pytest.raises(InvalidMessage, match=r"json\.dumps") as info:
+        open_server().encode(5)  # bytes(5) would be five NUL bytes
+    assert isinstance(info.value, UsageError) and isinstance(info.value, TypeError)
+
+
+def test_send_close_names_every_code_it_accepts():
+    from toad.errors import InvalidCloseCode
+
+    with pytest.raises(InvalidCloseCode, match="1007-1014, or 3000-4999"):
+        open_server().send_close(1005)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -277,8 +279,8 @@ def test_clients_lists_open_clients_and_forgets_those_who_left() -> None:
 
 def test_broadcast_reaches_everyone_and_encodes_the_frame_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = toad.server.encode_frame
-    monkeypatch.setattr(toad.server, "encode_frame", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = toad.server.encode_message
+    monkeypatch.setattr(toad.server, "encode_message", lambda *a, **k: calls.append(a) or real(*a, **k))
     with running_server() as server:
         peers = [open_peer(url(server)) for _ in range(4)]
         poll_until(server, lambda: len(server.clients) == 4)
@@ -603,3 +605,129 @@ def test_garbage_from_many_peers_never_disturbs_a_good_client() -> None:
                 assert wait_recv(server, good) == f"ping {round_}"
                 raw.close()
             poll_until(server, lambda: len(server.clients) == 1, what="every garbage peer to be gone")
+
+
+def test_a_flooding_client_is_paused_not_buffered_and_nothing_is_lost() -> None:
+    count = 100_000
+    with running_server(max_queue=100) as server:
+        raw = RawClient(server.port)
+        sender = threading.Thread(
+            target=_send_quietly, args=(raw, b"".join(frame(0x1, b"%d" % i) for i in range(count)))
+        )
+        sender.start()
+        # The game does not poll: toad stops reading that client instead of queueing it all.
+        wait_until(lambda: server._clients or server._queue, what="the client to open")
+        time.sleep(0.5)
+        assert len(server._queue) < count // 4
+        got: list = []
+        poll_until(server, lambda: got.extend(m for _, m in server.messages()) or len(got) == count, timeout=30)
+        assert got == [str(i) for i in range(count)]
+        sender.join(10)
+        raw.close()
+
+
+def test_max_connections_answers_503_to_one_more() -> None:
+    with running_server(max_connections=2) as server:
+        with connect(url(server)), connect(url(server)):
+            poll_until(server, lambda: len(server.clients) == 2)
+            raw = RawClient(server.port, handshake=False)
+            assert raw.read_until(b"\r\n").startswith(b"HTTP/1.1 503")
+            raw.close()
+        poll_until(server, lambda: not server.clients)
+        with connect(url(server)):  # room again
+            poll_until(server, lambda: server.clients)
+
+
+def test_a_bad_close_code_is_a_usage_error_and_the_client_stays_served() -> None:
+    with running_server() as server:
+        with connect(url(server)) as ws:
+            (client,) = poll_until(server, server.opens)
+            with pytest.raises(toad.InvalidCloseCode):
+                client.close(1005)
+            with pytest.raises(toad.InvalidCloseCode, match="123 bytes"):
+                client.close(4000, "x" * 200)
+            ws.send("still heard")
+            assert poll_until(server, server.messages) == [(client, "still heard")]
+
+
+def test_sending_a_number_is_a_usage_error() -> None:
+    with running_server() as server:
+        with connect(url(server)):
+            (client,) = poll_until(server, server.opens)
+            with pytest.raises(toad.InvalidMessage):
+                client.send(5)  # type: ignore[arg-type]
+            with pytest.raises(toad.InvalidMessage):
+                server.broadcast({"not": "encoded"})  # type: ignore[arg-type]
+
+
+def test_broadcast_skips_a_single_player_who_already_left() -> None:
+    class Player:
+        pass
+
+    with running_server() as server:
+        server.onopen(lambda client: Player())
+        with connect(url(server)) as stays:
+            with connect(url(server)):
+                poll_until(server, lambda: len(server.clients) == 2)
+            (gone,) = poll_until(server, server.closes)
+            assert server.broadcast("hi", exclude=gone) == 1
+            assert server.broadcast("only you", to=gone) == 0
+            assert stays.recv(timeout=5) == "hi"
+
+
+def test_stop_lets_a_close_the_game_started_finish_with_its_own_code() -> None:
+    closed: list[tuple[int | None, str]] = []
+    with running_server() as server:
+        server.onclose(lambda client: closed.append((client.close_code, client.close_reason)))
+        with connect(url(server)) as ws:
+            (client,) = poll_until(server, server.opens)
+            client.close(4005, "kicked")
+            server.stop()
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+            assert ws.close_code == 4005
+    assert closed == [(4005, "kicked")]
+
+
+EMFILE_SERVER = """
+import logging, resource, socket, sys, time
+import toad
+
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("toad").addHandler(handler)
+server = toad.Server()
+server.start("127.0.0.1", 0, block=False)
+# Leave the server just a few spare descriptors.
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+import os
+used = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (used + 3, hard))
+print(server.port, flush=True)
+sys.stdin.readline()  # the test has connected many times
+start = time.process_time()
+time.sleep(2)
+print(time.process_time() - start, sum("cannot accept" in r.getMessage() for r in records), flush=True)
+"""
+
+
+def test_running_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EMFILE_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        port = int(proc.stdout.readline())
+        peers = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        cpu, warnings = proc.stdout.readline().split()
+        # A spinning loop burns the whole 2 s and logs a warning per turn.
+        assert float(cpu) < 1.0
+        assert int(warnings) <= 8
+        for peer in peers:
+            peer.close()
+    finally:
+        proc.kill()
+        proc.communicate()

@@ -34,7 +34,10 @@ class Connection(Endpoint):
     system's default trust store when omitted), ``open_timeout`` (seconds to
     connect and finish the handshake, default 10), and ``max_message_size``,
     ``ping_interval``, ``ping_timeout``, ``close_timeout`` and
-    ``max_write_buffer`` as for :class:`toad.Server`.
+    ``max_write_buffer`` as for :class:`toad.Server`. ``max_queue`` and
+    ``max_queue_size`` (messages and bytes waiting for the game before toad
+    stops reading until it polls) default to 1,000,000 and 256 MiB: a game
+    that stalls for a while on a loading screen still loses nothing.
     """
 
     _ROLE = "client connection"
@@ -59,8 +62,10 @@ class Connection(Endpoint):
         ping_timeout: float | None = 20.0,
         close_timeout: float = 5.0,
         max_write_buffer: int = 4 << 20,
+        max_queue: int = 1_000_000,
+        max_queue_size: int = 256 << 20,
     ) -> None:
-        super().__init__()
+        super().__init__(max_queue, max_queue_size)
         self.id: int = next(_ids)
         #: The URL given to the constructor or to :meth:`open`.
         self.url: str | None = url
@@ -86,7 +91,6 @@ class Connection(Endpoint):
         self.close_code: int | None = None
         self.close_reason: str = ""
         self._channel: Channel | None = None
-        self._loop: Loop | None = None
         self._closed_by_game = False
 
     # -- opening ---------------------------------------------------------------
@@ -116,7 +120,7 @@ class Connection(Endpoint):
         sock, protocol, events = self._connect(target)
         loop = Loop(self, self.limits)
         loop.exit_when_empty = True
-        channel = Channel(loop, sock, protocol, sock.getpeername())
+        channel = Channel(loop, sock, protocol, (target.host, target.port))
         channel.user = self
         loop.add_channel(channel)
         with channel.lock:  # answers to frames that came with the 101 (a Pong, a Close)
@@ -160,6 +164,7 @@ class Connection(Endpoint):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if target.secure:
+                sock.settimeout(max(0.001, deadline - monotonic()))  # one open_timeout for all the steps
                 context = self.ssl or ssl_module.create_default_context()
                 try:
                     sock = context.wrap_socket(sock, server_hostname=target.host)
@@ -177,6 +182,7 @@ class Connection(Endpoint):
                 origin=self.origin,
                 extra_headers=self.extra_headers,
             )
+            sock.settimeout(max(0.001, deadline - monotonic()))
             sock.sendall(protocol.data_to_send())
             events: list[ProtocolEvent] = []
             while protocol.state is State.CONNECTING:
@@ -214,17 +220,21 @@ class Connection(Endpoint):
     # -- using it --------------------------------------------------------------
 
     def isopen(self) -> bool:
-        """Whether the connection is open, or messages wait that the game has not read yet.
+        """Whether the connection is open, or has events the game has not been handed yet.
 
-        ``while conn.isopen(): for message in conn.messages(): ...`` sees every
-        message, even those that arrived just before the server closed.
+        It turns ``False`` once the game has been handed the close (by
+        :meth:`poll` or :meth:`messages`, which also run ``onclose``), or at
+        once when the game itself called :meth:`close`. So ``while
+        conn.isopen(): for message in conn.messages(): ...`` sees every
+        message, even those that arrived just before the server closed, and
+        ``onclose`` has run when the loop ends.
         """
         channel = self._channel
-        if channel is None:
+        if channel is None or self._closed_by_game:
             return False
         if channel.protocol.state is State.OPEN and not channel.overflowed:
             return True
-        return self._has_pending_messages()
+        return bool(self._queue) or (MESSAGE in self._asked and bool(self._lists[MESSAGE]))
 
     def send(self, message: str | bytes) -> bool:
         """Send a message: ``str`` as a text frame, ``bytes`` as a binary frame.
@@ -242,8 +252,8 @@ class Connection(Endpoint):
         channel = self._channel
         if channel is None:
             return
-        self._closed_by_game = True
         channel.close(code, reason)
+        self._closed_by_game = True
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the connection is fully closed; returns whether it is."""

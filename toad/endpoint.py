@@ -17,8 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
-from .errors import CallbackSignatureError, ConnectionLost
+from .errors import CallbackSignatureError, ConnectionLost, NetworkError
 from .messages import Binary, Text
+from .network import Channel, Loop
 from .protocol import Closed, Opened
 from .protocol import Event as ProtocolEvent
 
@@ -58,7 +59,13 @@ class Endpoint:
     _SIGNATURES: ClassVar[dict[str, tuple[int, str]]] = {}
     _ROLE: ClassVar[str] = ""
 
-    def __init__(self) -> None:
+    def __init__(self, max_queue: int, max_queue_size: int) -> None:
+        #: Messages (and bytes of them) from one peer that may wait for the game
+        #: before toad stops reading that peer until the game catches up.
+        self.max_queue = max_queue
+        self.max_queue_size = max_queue_size
+        self._loop: Loop | None = None
+        self._crash_reported = False
         self._callbacks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in KINDS}
         self._queue: deque[tuple[str, Any, Any]] = deque()
         self._ready = threading.Event()
@@ -140,15 +147,25 @@ class Endpoint:
 
     # -- the loop's side ---------------------------------------------------------
 
-    def _emit(self, kind: str, channel: Any, data: Any) -> None:
+    def _emit(self, kind: str, channel: Channel, data: Any) -> None:
         """Hand an event to the game: at once with block=True, else through the queue."""
         if self._inline:
             self._dispatch(kind, channel, data, False)
             return
+        if kind is MESSAGE:
+            channel.queued_in += 1
+            channel.queued_bytes_in += len(data)
         self._queue.append((kind, channel, data))
         if not self._signalled:
             self._signalled = True
             self._ready.set()
+
+    def _backlogged(self, channel: Channel) -> bool:
+        # Called by the network loop before it reads from ``channel``.
+        return (
+            channel.queued_in - channel.queued_out >= self.max_queue
+            or channel.queued_bytes_in - channel.queued_bytes_out >= self.max_queue_size
+        )
 
     def _on_events(self, channel: Any, events: list[ProtocolEvent]) -> None:
         # Called by the network loop, on its thread, with one connection's events.
@@ -202,6 +219,10 @@ class Endpoint:
     def _pump(self, limit: int | None = None) -> list[Event]:
         if self._pumping:
             return []  # a callback called poll(): the outer call handles the rest
+        loop = self._loop
+        if loop is not None and loop.crashed is not None and not self._crash_reported:
+            self._crash_reported = True
+            raise NetworkError(f"toad's network loop stopped: {loop.crashed!r}") from loop.crashed
         self._pumping = True
         try:
             lists = self._lists
@@ -215,11 +236,18 @@ class Endpoint:
             handled: list[Event] = []
             queue = self._queue
             dispatch = self._dispatch
+            resume = False
             while queue and (limit is None or len(handled) < limit):
                 kind, channel, data = queue.popleft()
+                if kind is MESSAGE:
+                    channel.queued_out += 1
+                    channel.queued_bytes_out += len(data)
+                    resume = resume or channel.paused
                 event = dispatch(kind, channel, data, True)
                 if event is not None:
                     handled.append(event)
+            if resume and loop is not None:
+                loop.call_next(loop.resume_reading)
             if queue:
                 self._signalled = True
                 self._ready.set()
@@ -240,9 +268,3 @@ class Endpoint:
         result = items[:]
         items.clear()
         return result
-
-    def _has_pending_messages(self) -> bool:
-        # Messages onmessage already had only wait for messages() if the game ever calls it.
-        return any(kind is MESSAGE for kind, _, _ in list(self._queue)) or (
-            MESSAGE in self._asked and bool(self._lists[MESSAGE])
-        )

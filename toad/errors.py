@@ -9,7 +9,9 @@ cares about::
     │   ├── InvalidAddress
     │   ├── CallbackSignatureError
     │   ├── AmbiguousCall
-    │   └── NotConnected
+    │   ├── NotConnected
+    │   ├── InvalidMessage    send() got something that is not str or bytes
+    │   └── InvalidCloseCode  close() got a code or reason that cannot be sent
     ├── PeerError             the other side misbehaved
     │   ├── ProtocolError     carries the close code toad sent (1002, 1007, 1009 ...)
     │   │   ├── InvalidHandshake
@@ -34,7 +36,9 @@ __all__ = [
     "ConnectionFailed",
     "ConnectionLost",
     "InvalidAddress",
+    "InvalidCloseCode",
     "InvalidHandshake",
+    "InvalidMessage",
     "InvalidURL",
     "MessageTooBig",
     "NetworkError",
@@ -75,6 +79,14 @@ class AmbiguousCall(UsageError):
 
 class NotConnected(UsageError):
     """A module-level client call was made before ``toad.open()``."""
+
+
+class InvalidMessage(UsageError, TypeError):
+    """A message to send that is neither ``str`` nor bytes-like."""
+
+
+class InvalidCloseCode(UsageError, ValueError):
+    """A close code that may not be sent, or a reason longer than a Close frame holds."""
 
 
 # -- the other side misbehaved ------------------------------------------------

@@ -13,14 +13,16 @@ and in order. Everything else (accepting, reading, timers, closing sockets)
 happens on the loop's thread.
 
 The owner sees the loop through two methods, called on the loop's thread:
-``_on_events(channel, events)`` with the protocol's events, and, for a server,
-``_on_accept(sock, address)`` returning a new channel or ``None``.
+``_on_events(channel, events)`` with the protocol's events, and
+``_backlogged(channel)``, true while the game has so many of that channel's
+messages waiting that the loop should stop reading it (TCP then slows that
+peer down, and only that one; nothing is lost).
+A server also sets :attr:`Loop.on_accept` to make a channel for each new socket.
 """
 
 from __future__ import annotations
 
 import atexit
-import errno
 import logging
 import selectors
 import socket
@@ -33,7 +35,7 @@ from time import monotonic
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from .protocol import Closed, Event, Protocol, State
+from .protocol import Closed, Event, Protocol, State, close_payload
 
 __all__ = ["Channel", "Limits", "Loop"]
 
@@ -44,12 +46,27 @@ _WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 65536  # below glibc's mmap threshold, so each recv buffer is cheap
 _SWEEP_INTERVAL = 0.25  # how often timers are checked, in seconds
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_ACCEPT_PAUSE = 0.5  # seconds to stop accepting when the process is out of file descriptors
+# select() on Windows watches at most 512 sockets (FD_SETSIZE); elsewhere it
+# cannot take descriptors past 1024. Keep well under either.
+_SELECT_MAX_CHANNELS = 500
+_FULL_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n"
+    b"Connection: close\r\n\r\nthe server is full: try it later\n"
+)
 
 
 class Limits:
     """The timeouts and bounds a loop enforces; see :class:`toad.Server` for their meaning."""
 
-    __slots__ = ("close_timeout", "handshake_timeout", "max_write_buffer", "ping_interval", "ping_timeout")
+    __slots__ = (
+        "close_timeout",
+        "handshake_timeout",
+        "max_connections",
+        "max_write_buffer",
+        "ping_interval",
+        "ping_timeout",
+    )
 
     def __init__(
         self,
@@ -59,8 +76,10 @@ class Limits:
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_write_buffer: int = 4 << 20,
+        max_connections: int | None = None,
     ) -> None:
         self.handshake_timeout = handshake_timeout
+        self.max_connections = max_connections
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -69,6 +88,8 @@ class Limits:
 
 class Owner(TypingProtocol):
     def _on_events(self, channel: Channel, events: list[Event]) -> None: ...
+
+    def _backlogged(self, channel: Channel) -> bool: ...
 
 
 class Channel:
@@ -81,17 +102,24 @@ class Channel:
         "closed",
         "created",
         "finish_deadline",
+        "interest",
         "last_recv",
         "lock",
         "loop",
         "out",
         "out_size",
         "overflowed",
+        "paused",
         "ping_sent",
         "protocol",
+        "queued_bytes_in",
+        "queued_bytes_out",
+        "queued_in",
+        "queued_out",
         "sock",
         "tls",
         "tls_pending",
+        "tls_wants_write",
         "user",
         "writing",
     )
@@ -104,11 +132,14 @@ class Channel:
         self.lock = threading.Lock()
         self.out: deque[bytes | memoryview] = deque()
         self.out_size = 0
-        self.writing = False  # registered for EVENT_WRITE
+        self.writing = False  # bytes wait in self.out: watch for EVENT_WRITE
+        self.paused = False  # not reading: the game is too far behind
+        self.interest = 0  # what the selector watches now (the loop's thread only)
         self.closed = False  # the socket is closed
         self.overflowed = False
         self.tls = isinstance(sock, ssl.SSLSocket)
         self.tls_pending = self.tls and protocol.state is State.CONNECTING
+        self.tls_wants_write = False
         now = monotonic()
         self.created = now
         self.last_recv = now
@@ -117,6 +148,10 @@ class Channel:
         self.finish_deadline = 0.0  # when a finished connection's socket is closed regardless
         #: The owner's object for this connection (a toad.Client, or the Connection).
         self.user: Any = None
+        # Messages handed to the game and taken by it, counted on each side by
+        # one thread only (the loop's, the game's), so no update is ever lost.
+        self.queued_in = self.queued_out = 0
+        self.queued_bytes_in = self.queued_bytes_out = 0
 
     # -- any thread ------------------------------------------------------------
 
@@ -138,7 +173,11 @@ class Channel:
             return True
 
     def close(self, code: int, reason: str = "") -> None:
-        """Start the closing handshake; the loop drops the connection if it is not answered in time."""
+        """Start the closing handshake; the loop drops the connection if it is not answered in time.
+
+        A code or reason that cannot be sent raises :class:`~toad.errors.InvalidCloseCode`.
+        """
+        close_payload(code, reason)  # a mistake is reported even when already closed
         with self.lock:
             if self.protocol.close_sent or self.protocol.state is State.CLOSED:
                 return
@@ -172,7 +211,7 @@ class Channel:
             self.out_size += len(data) - sent
             if not self.writing:
                 self.writing = True
-                self.loop.call_soon(self._watch_writes)
+                self.loop.call_soon(self._update_interest)
 
     def _overflow(self) -> None:
         # Called with self.lock held, so the drop always waits for the loop's
@@ -184,9 +223,26 @@ class Channel:
 
     # -- the loop's thread -----------------------------------------------------
 
-    def _watch_writes(self) -> None:
-        if not self.closed:
-            self.loop.selector.modify(self.sock, _READ | _WRITE, self)
+    def _update_interest(self) -> None:
+        """Make the selector watch what this channel needs now."""
+        if self.closed:
+            return
+        want = (0 if self.paused else _READ) | (_WRITE if self.writing or self.tls_wants_write else 0)
+        if want == self.interest:
+            return
+        selector = self.loop.selector
+        if not want:
+            selector.unregister(self.sock)
+        elif not self.interest:
+            selector.register(self.sock, want, self)
+        else:
+            selector.modify(self.sock, want, self)
+        self.interest = want
+
+    def _pause(self) -> None:
+        self.paused = True
+        self.loop.paused.add(self)
+        self._update_interest()
 
     def _drop_slow_reader(self) -> None:
         logger.info("dropping %s: it stopped reading and %d bytes waited for it", self.address, self.out_size)
@@ -211,8 +267,7 @@ class Channel:
                     return
                 out.popleft()
             self.writing = False
-            if not self.closed:
-                self.loop.selector.modify(self.sock, _READ, self)
+        self._update_interest()
         self._check_finished()
 
     def _check_finished(self) -> None:
@@ -236,23 +291,35 @@ class Channel:
             self.loop.close_channel(self)
 
     def _on_ready(self, mask: int) -> None:
+        if self.tls_pending:
+            self._handshake_tls()
+            return
         if mask & _WRITE:
             self._flush()
         if mask & _READ and not self.closed:
-            self._read()
+            if self.loop.owner._backlogged(self):
+                self._pause()  # the loop reads again when the game catches up
+            else:
+                self._read()
+
+    def _handshake_tls(self) -> None:
+        try:
+            self.sock.do_handshake()  # type: ignore[attr-defined]
+        except ssl.SSLWantReadError:
+            self.tls_wants_write = False
+        except ssl.SSLWantWriteError:
+            self.tls_wants_write = True
+        except (OSError, ValueError) as exc:
+            logger.info("TLS handshake with %s failed: %s", self.address, exc)
+            self.loop.abort(self, "TLS handshake failed")
+            return
+        else:
+            self.tls_pending = self.tls_wants_write = False
+            self._read()  # the client's opening handshake may have come with it
+        self._update_interest()
 
     def _read(self) -> None:
         sock = self.sock
-        if self.tls_pending:
-            try:
-                sock.do_handshake()  # type: ignore[attr-defined]
-            except _WOULD_BLOCK:
-                return
-            except (OSError, ValueError) as exc:
-                logger.info("TLS handshake with %s failed: %s", self.address, exc)
-                self.loop.abort(self, "TLS handshake failed")
-                return
-            self.tls_pending = False
         tls = self.tls
         while True:
             try:
@@ -267,7 +334,8 @@ class Channel:
             except OSError:
                 data = b""
             if not data:
-                events: list[Event] = self.protocol.receive_eof()
+                with self.lock:
+                    events: list[Event] = self.protocol.receive_eof()
                 self.loop.close_channel(self, events)
                 return
             self.last_recv = monotonic()
@@ -294,7 +362,15 @@ class Loop:
         self.limits = limits
         self.selector = selectors.DefaultSelector()
         self.channels: set[Channel] = set()
+        self.paused: set[Channel] = set()  # channels not read until the game catches up
         self.listeners: list[socket.socket] = []
+        self._accept_resume = 0.0  # when to accept again after running out of descriptors
+        cap = limits.max_connections
+        if isinstance(self.selector, selectors.SelectSelector):
+            cap = min(cap or _SELECT_MAX_CHANNELS, _SELECT_MAX_CHANNELS)
+        self.max_channels = cap
+        #: The exception that killed the loop, if one did (a bug in toad, or the OS).
+        self.crashed: BaseException | None = None
         self._calls: deque[Callable[[], None]] = deque()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -354,7 +430,18 @@ class Loop:
     def add_channel(self, channel: Channel) -> None:
         channel.sock.setblocking(False)
         self.channels.add(channel)
-        self.selector.register(channel.sock, _READ, channel)
+        channel._update_interest()
+
+    def resume_reading(self) -> None:
+        """Read again the paused channels the game has caught up with."""
+        for channel in list(self.paused):
+            if self.owner._backlogged(channel):
+                continue
+            self.paused.discard(channel)
+            channel.paused = False
+            channel._update_interest()
+            if channel.tls and not channel.closed and channel.sock.pending():  # type: ignore[attr-defined]
+                channel._read()  # decrypted bytes the selector cannot see
 
     def start_thread(self, name: str) -> None:
         """Run the loop on a new daemon thread (stopped gracefully when the program exits)."""
@@ -382,9 +469,12 @@ class Loop:
                     interrupted = exc
                     self._stop_code, self._stop_reason = 1001, "the server is shutting down"
                     self._begin_stop()
-        except BaseException:
+        except BaseException as exc:
             # A second Ctrl-C (or a bug): drop every connection so the port is
             # released and no socket is left half-open, then re-raise.
+            if not isinstance(exc, KeyboardInterrupt):
+                self.crashed = exc
+                logger.critical("toad's network loop stopped: %r", exc, exc_info=exc)
             for channel in list(self.channels):
                 self.abort(channel, "the network loop stopped abruptly")
             raise
@@ -414,12 +504,14 @@ class Loop:
                 self._sweep(now)
 
     def _drain_wake(self) -> None:
-        self._woken = False
+        # Drain first, then clear the flag: a wake() in between must not have
+        # its byte swallowed while the flag still says one is on its way.
         try:
             while self._wake_r.recv(4096):
                 pass
         except OSError:
             pass
+        self._woken = False
 
     def _run_calls(self) -> None:
         calls = self._calls
@@ -437,11 +529,20 @@ class Loop:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                # EMFILE and friends: out of descriptors. Leave the rest waiting.
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    logger.warning("cannot accept a connection: %s", exc)
+                # Out of descriptors (EMFILE and friends): the listener stays
+                # readable, so stop watching it a moment instead of spinning.
+                logger.warning("cannot accept connections for %g s: %s", _ACCEPT_PAUSE, exc)
+                self._pause_accepting()
                 return
             if self.stopping or self.on_accept is None:
+                sock.close()
+                continue
+            if self.max_channels is not None and len(self.channels) >= self.max_channels:
+                try:
+                    sock.setblocking(False)
+                    sock.send(_FULL_RESPONSE)
+                except OSError:
+                    pass
                 sock.close()
                 continue
             try:
@@ -455,23 +556,38 @@ class Loop:
             else:
                 self.add_channel(channel)
 
+    def _pause_accepting(self) -> None:
+        self._accept_resume = monotonic() + _ACCEPT_PAUSE
+        for lsock in self.listeners:
+            self.selector.unregister(lsock)
+
+    def _resume_accepting(self) -> None:
+        self._accept_resume = 0.0
+        for lsock in self.listeners:
+            self.selector.register(lsock, _READ, lsock)
+
     def _begin_stop(self) -> None:
         if self.stopping:
             return
         self.stopping = True
         self._stop_deadline = monotonic() + self.limits.close_timeout
         for lsock in self.listeners:
-            self.selector.unregister(lsock)
+            if not self._accept_resume:
+                self.selector.unregister(lsock)
             lsock.close()
         self.listeners = []
         for channel in list(self.channels):
-            if channel.protocol.state is State.OPEN:
+            state = channel.protocol.state
+            if state is State.OPEN:
                 channel.close(self._stop_code, self._stop_reason)
-            else:
+            elif state is State.CONNECTING:
                 self.abort(channel, self._stop_reason or "the server stopped")
+            # CLOSING and CLOSED channels finish their own closing, within the stop deadline.
 
     def _sweep(self, now: float) -> None:
         limits = self.limits
+        if self._accept_resume and now >= self._accept_resume and not self.stopping:
+            self._resume_accepting()
         for channel in list(self.channels):
             state = channel.protocol.state
             if state is State.CONNECTING:
@@ -484,7 +600,8 @@ class Loop:
                     channel.finish_deadline = now + limits.close_timeout
             elif channel.close_deadline and now > channel.close_deadline:
                 self.abort(channel, "the closing handshake timed out")
-            elif state is State.OPEN and limits.ping_interval is not None:
+            elif state is State.OPEN and limits.ping_interval is not None and not channel.paused:
+                # (a paused channel is silent because toad is not reading it)
                 if channel.ping_sent:
                     if limits.ping_timeout is not None and now - channel.ping_sent > limits.ping_timeout:
                         self.abort(channel, "the peer did not answer a keepalive ping in time")
@@ -499,7 +616,8 @@ class Loop:
 
     def abort(self, channel: Channel, reason: str) -> None:
         """Drop a connection at once, without a closing handshake (close code 1006)."""
-        closed = channel.protocol.abort(reason)
+        with channel.lock:
+            closed = channel.protocol.abort(reason)
         self.close_channel(channel, [closed] if closed is not None else [])
 
     def close_channel(self, channel: Channel, events: Sequence[Event] = ()) -> None:
@@ -510,10 +628,10 @@ class Loop:
                 channel.out.clear()
                 channel.out_size = 0
             self.channels.discard(channel)
-            try:
+            self.paused.discard(channel)
+            if channel.interest:
+                channel.interest = 0
                 self.selector.unregister(channel.sock)
-            except (KeyError, ValueError):
-                pass
             try:
                 channel.sock.close()
             except OSError:

@@ -16,10 +16,9 @@ import codecs
 import enum
 import struct
 from collections.abc import Sequence
-from typing import Any
 
 from . import handshake
-from .errors import InvalidHandshake, MessageTooBig, ProtocolError
+from .errors import InvalidCloseCode, InvalidHandshake, InvalidMessage, MessageTooBig, ProtocolError
 from .frames import CloseCode, Opcode, apply_mask, encode_frame, is_valid_wire_code, serialize_close
 from .messages import Binary, Text
 
@@ -149,6 +148,30 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     return code, reason
 
 
+def encode_message(message: str | bytes, mask: bool = False) -> bytes:
+    """The frame for one data message: ``str`` in a text frame, bytes-like in a binary one."""
+    if isinstance(message, str):
+        return encode_frame(_TEXT, message.encode("utf-8"), mask=mask)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return encode_frame(_BINARY, bytes(message), mask=mask)
+    raise InvalidMessage(
+        f"a message is str or bytes, not {type(message).__name__}: turn it into one first (for example with json.dumps)"
+    )
+
+
+def close_payload(code: int, reason: str = "") -> bytes:
+    """A Close frame's payload for sending, or :class:`InvalidCloseCode` (section 7.4)."""
+    if not isinstance(code, int) or not is_valid_wire_code(code):
+        raise InvalidCloseCode(
+            f"close code {code!r} cannot be sent: use 1000 (normal), 1001 (going away), "
+            "1002-1003, 1007-1014, or 3000-4999 for your own game's codes"
+        )
+    payload = serialize_close(code, reason)
+    if len(payload) > 125:
+        raise InvalidCloseCode("a close reason must fit in 123 bytes of UTF-8: shorten it")
+    return payload
+
+
 class Protocol:
     """One WebSocket connection's protocol state machine.
 
@@ -187,8 +210,8 @@ class Protocol:
         self._out: list[bytes] = []
         # The message being reassembled from fragments (section 5.4).
         self._frag_opcode = 0
-        self._frags: list[Any] = []  # bytes for a binary message, decoded str pieces for a text one
-        self._frag_size = 0
+        # One buffer, not a list of pieces: a flood of empty fragments costs no memory.
+        self._frags = bytearray()
         self._decoder: codecs.IncrementalDecoder | None = None
 
     # -- output ----------------------------------------------------------------
@@ -235,9 +258,7 @@ class Protocol:
         """
         if self.state is not State.OPEN:
             return None
-        if isinstance(message, str):
-            return encode_frame(_TEXT, message.encode("utf-8"), mask=self.is_client)
-        return encode_frame(_BINARY, bytes(message), mask=self.is_client)
+        return encode_message(message, mask=self.is_client)
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a Ping frame (section 5.5.2)."""
@@ -253,19 +274,16 @@ class Protocol:
         """Start the closing handshake (section 7.1.2): queue a Close frame.
 
         Does nothing once a Close frame was sent. A code that may not go on the
-        wire is a mistake in the caller's code and raises ``ValueError``.
+        wire, or a reason too long for the frame, is a mistake in the caller's
+        code and raises :class:`~toad.errors.InvalidCloseCode` (a ``ValueError``).
         """
+        payload = close_payload(code, reason)
         if self.state is State.CONNECTING:
             self.state = State.CLOSED
             self.close_code = CloseCode.ABNORMAL_CLOSURE
             return
         if self.close_sent or self.state is State.CLOSED:
             return
-        if not is_valid_wire_code(code):
-            raise ValueError(f"close code {code} cannot be sent: use 1000, 1001, or 3000-4999")
-        payload = serialize_close(code, reason)
-        if len(payload) > 125:
-            raise ValueError("a close reason must fit in 123 bytes of UTF-8")
         self._out.append(encode_frame(_CLOSE, payload, mask=self.is_client))
         self.close_sent = True
         self.state = State.CLOSING
@@ -330,7 +348,7 @@ class Protocol:
         self.close_code = exc.close_code
         self.close_reason = str(exc)
         self._buf = bytearray()
-        self._frags = []
+        self._frags = bytearray()
         events.append(Closed(exc.close_code, str(exc), exc))
 
     def _receive_handshake(self, data: bytes, events: list[Event]) -> bytes:
@@ -428,7 +446,7 @@ class Protocol:
             elif opcode == _CONT:
                 if not self._frag_opcode:
                     raise ProtocolError("a continuation frame arrived with no message to continue")
-                if self._frag_size + length > self.max_message_size:
+                if len(self._frags) + length > self.max_message_size:
                     raise MessageTooBig(f"a message is larger than the limit of {self.max_message_size} bytes")
             else:
                 if self._frag_opcode:
@@ -480,18 +498,16 @@ class Protocol:
 
     def _start_fragments(self, opcode: int, payload: bytes) -> None:
         self._frag_opcode = opcode
-        self._frag_size = len(payload)
+        self._frags = bytearray(payload)
         if opcode == _TEXT:
-            # Decode as fragments arrive, so invalid UTF-8 fails fast (section 8.1).
+            # Validate as fragments arrive, so invalid UTF-8 fails fast (section 8.1).
             self._decoder = _utf8_decoder()
-            self._frags = [self._decode(payload, False)]
-        else:
-            self._frags = [payload]
+            self._validate(payload, False)
 
-    def _decode(self, payload: bytes, final: bool) -> str:
+    def _validate(self, payload: bytes, final: bool) -> None:
         assert self._decoder is not None
         try:
-            text = self._decoder.decode(payload, final)
+            self._decoder.decode(payload, final)
         except UnicodeDecodeError:
             raise ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_FRAME_PAYLOAD_DATA) from None
         # CPython's incremental decoder holds back ED A0-BF (the start of a UTF-16
@@ -500,25 +516,21 @@ class Protocol:
         pending = self._decoder.getstate()[0]
         if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
             raise ProtocolError("a text message is not valid UTF-8", CloseCode.INVALID_FRAME_PAYLOAD_DATA)
-        return text
 
     def _continue_fragments(self, payload: bytes, fin: bool, events: list[Event]) -> None:
-        self._frag_size += len(payload)
+        self._frags += payload
         if self._decoder is not None:
-            self._frags.append(self._decode(payload, fin))
-        else:
-            self._frags.append(payload)
+            self._validate(payload, fin)
         if not fin:
             return
-        frags = self._frags
+        data = self._frags
         self._frag_opcode = 0
-        self._frags = []
-        self._frag_size = 0
+        self._frags = bytearray()
         if self._decoder is not None:
             self._decoder = None
-            events.append(Text("".join(frags)))
+            events.append(str.__new__(Text, data, "utf-8"))
         else:
-            events.append(Binary(b"".join(frags)))
+            events.append(Binary(data))
 
     def _receive_close(self, payload: bytes, events: list[Event]) -> None:
         code, reason = parse_close(payload)

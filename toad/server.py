@@ -9,15 +9,15 @@ import socket
 import ssl as ssl_module
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, KeysView, Sequence, ValuesView
 from typing import Any, ClassVar
 
 from .endpoint import CLOSE, ERROR, MESSAGE, OPEN, Endpoint, Event
 from .errors import AddressInUse, InvalidAddress, UsageError
-from .frames import CloseCode, Opcode, encode_frame
+from .frames import CloseCode
 from .handshake import Headers
 from .network import Channel, Limits, Loop
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE, SERVER, Closed, Opened, Protocol, State
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, SERVER, Closed, Opened, Protocol, State, encode_message
 from .urls import parse_host, parse_port
 
 __all__ = ["Client", "Server"]
@@ -61,10 +61,11 @@ class Client:
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start closing the connection; ``onclose`` follows when it is closed. Never blocks.
 
-        After this, no more ``onmessage`` calls arrive for this client.
+        After this, no more ``onmessage`` calls arrive for this client. A code
+        that cannot be sent raises :class:`~toad.InvalidCloseCode`.
         """
-        self._closed_by_game = True
         self._channel.close(code, reason)
+        self._closed_by_game = True
 
     @property
     def is_open(self) -> bool:
@@ -97,6 +98,12 @@ class Server(Endpoint):
       message is sent to it has stopped reading, and is dropped, so it cannot
       hold the server's memory or slow the others. One message larger than
       this still goes out to a client that reads.
+    - ``max_queue`` / ``max_queue_size``: messages (default 4096) and bytes
+      (default 4 MiB) from one client that may wait for the game to poll.
+      Past either, toad stops reading that client until the game catches
+      up: TCP slows that client down, nothing is lost, the others go on.
+    - ``max_connections``: connections served at once (default: no limit
+      but the system's); one more is answered 503 and closed.
     - ``subprotocols``: the subprotocols this server speaks; the first one
       the client offers that is in this list is chosen (RFC 6455 section 4.2.2).
     - ``origins``: the Origin header values browsers may connect from
@@ -122,11 +129,14 @@ class Server(Endpoint):
         ping_timeout: float | None = 20.0,
         close_timeout: float = 5.0,
         max_write_buffer: int = 4 << 20,
+        max_queue: int = 4096,
+        max_queue_size: int = 4 << 20,
+        max_connections: int | None = None,
         subprotocols: Sequence[str] = (),
         origins: Sequence[str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(max_queue, max_queue_size)
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise UsageError(
                 "ssl must be an ssl.SSLContext with your certificate loaded (see the README's wss section)"
@@ -142,11 +152,11 @@ class Server(Endpoint):
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             max_write_buffer=max_write_buffer,
+            max_connections=max_connections,
         )
         self.host = ""
         #: The port the server listens on (the real one when started with port=0).
         self.port = 0
-        self._loop: Loop | None = None
         self._clients: dict[int, Client] = {}
         self._by_player: dict[int, Client] = {}
 
@@ -245,29 +255,19 @@ class Server(Endpoint):
     ) -> int:
         """Send one message to every open client, or to those in ``to``; never blocks.
 
-        ``to`` and ``exclude`` take clients or the players ``onopen`` returned
+        ``to`` and ``exclude`` take a client or player, or a list, set, tuple
+        or generator of them: clients or the players ``onopen`` returned
         (players that already left are skipped). The frame is encoded once
         for everyone. Returns how many clients it was sent to.
         """
-        if isinstance(message, str):
-            frame = encode_frame(Opcode.TEXT, message.encode("utf-8"))
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            frame = encode_frame(Opcode.BINARY, bytes(message))
-        else:
-            raise UsageError(
-                f"broadcast() sends str or bytes, not {type(message).__name__}: encode it first (json.dumps)"
-            )
+        frame = encode_message(message)
         if to is None:
             targets: Iterable[Client | None] = list(self._clients.values())
         else:
-            if isinstance(to, Client) or self.client_of(to) is not None:
-                to = [to]
-            targets = [self.client_of(p) for p in to]
+            targets = [self.client_of(p) for p in _group(to)]
         skip: set[int] = set()
         if exclude is not None:
-            if isinstance(exclude, Client) or self.client_of(exclude) is not None:
-                exclude = [exclude]
-            skip = {c.id for c in map(self.client_of, exclude) if c is not None}
+            skip = {c.id for c in map(self.client_of, _group(exclude)) if c is not None}
         sent = 0
         for client in targets:
             if client is not None and client.id not in skip and client._channel.send_frame(frame):
@@ -362,6 +362,13 @@ class Server(Endpoint):
         return f"<toad.Server {state}, {len(self._clients)} clients>"
 
 
+def _group(players: Any) -> Iterable[Any]:
+    """``to=``/``exclude=`` take one player or a collection of them."""
+    if isinstance(players, (list, tuple, set, frozenset, KeysView, ValuesView, Iterator)):
+        return players
+    return (players,)
+
+
 def _listen(host: str, port: int) -> list[socket.socket]:
     """Bind and listen on every address ``host`` names; the first one decides the port."""
     try:
@@ -380,10 +387,10 @@ def _listen(host: str, port: int) -> list[socket.socket]:
             address = (address[0], sockets[0].getsockname()[1], *address[2:])
         sock = socket.socket(family, socktype, proto)
         try:
-            if sys.platform == "win32":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
-            else:
+            if sys.platform != "win32":
                 # So a restarted server can take its port back at once (TIME_WAIT).
+                # Windows allows that by default, and its SO_REUSEADDR would let
+                # another program bind the same port: leave it alone there.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
