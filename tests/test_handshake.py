@@ -531,7 +531,8 @@ def test_client_fails_on_a_malformed_status_line():
 
 def test_client_fails_on_an_oversized_response_head():
     error = _client_failure(b"HTTP/1.1 101 OK\r\nX: " + b"a" * 400, max_header_size=300)
-    assert error.status == 431
+    assert "response header is too large" in str(error)
+    assert error.status == 0  # the client read no status: 431 is what a server answers
 
 
 # -- the direct checks of a response --------------------------------------------

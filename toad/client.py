@@ -201,7 +201,12 @@ class Connection(Endpoint):
             if protocol.state is State.CLOSED and not any(isinstance(e, Opened) for e in events):
                 error = next((e.error for e in events if isinstance(e, Closed) and e.error), None)
                 if isinstance(error, InvalidHandshake):
-                    raise ConnectionFailed(f"{target} refused the WebSocket handshake: {error}") from error
+                    # "Refused" only when the server answered a status other than 101;
+                    # a 101 that fails the checks, or no HTTP at all, is a broken answer.
+                    response = protocol.response
+                    if response is not None and response.status != 101:
+                        raise ConnectionFailed(f"{target} refused the WebSocket handshake: {error}") from error
+                    raise ConnectionFailed(f"{target} sent an invalid WebSocket handshake response: {error}") from error
                 raise ConnectionFailed(f"{target} closed the connection during the opening handshake")
         except TimeoutError:
             sock.close()

@@ -143,16 +143,19 @@ def parse_request(data: bytes) -> Request:
 
 
 def parse_response(data: bytes) -> Response:
-    """Parse a response head (everything before and including the blank line)."""
-    start, headers = _parse_head(data)
-    parts = start.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-        raise InvalidHandshake(f"malformed status line {start[:60]!r}", status=0)
+    """Parse a response head (everything before and including the blank line).
+
+    An :class:`InvalidHandshake` from here has ``status`` 0: the response
+    could not be read, so it has no status to report.
+    """
     try:
-        status = int(parts[1])
-    except ValueError:
-        raise InvalidHandshake(f"malformed status line {start[:60]!r}", status=0) from None
-    return Response(status, parts[2] if len(parts) > 2 else "", headers)
+        start, headers = _parse_head(data)
+    except InvalidHandshake as exc:
+        raise InvalidHandshake(str(exc), status=0) from None
+    parts = start.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isdecimal() and len(parts[1]) == 3):
+        raise InvalidHandshake(f"malformed status line {start[:60]!r}", status=0)
+    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
 
 
 def check_request(

@@ -162,7 +162,7 @@ class Channel:
             if frame is None or self.overflowed:
                 return False
             self._write(frame)
-            return True
+            return not self.overflowed  # this frame passed the write-buffer limit: dropped with the peer
 
     def send_frame(self, frame: bytes) -> bool:
         """Write an already-encoded data frame (a broadcast); ``False`` if not open."""
@@ -170,7 +170,7 @@ class Channel:
             if self.protocol.state is not State.OPEN or self.overflowed:
                 return False
             self._write(frame)
-            return True
+            return not self.overflowed
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake; the loop drops the connection if it is not answered in time.

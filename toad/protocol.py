@@ -358,10 +358,10 @@ class Protocol:
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
             if len(buf) > self.max_header_size:
-                raise InvalidHandshake("the handshake's header is too large", status=431)
+                raise self._head_too_large()
             return b""
         if end + 4 > self.max_header_size:
-            raise InvalidHandshake("the handshake's header is too large", status=431)
+            raise self._head_too_large()
         head = bytes(buf[: end + 4])
         rest = bytes(buf[end + 4 :])
         self._buf = bytearray()
@@ -389,6 +389,13 @@ class Protocol:
             self.state = State.OPEN
             events.append(Opened(request, None, self.subprotocol))
         return rest
+
+    def _head_too_large(self) -> InvalidHandshake:
+        # A server answers 431 to its client; a client says it was the server's answer.
+        if self.is_client:
+            message = f"the server's response header is too large (over {self.max_header_size} bytes)"
+            return InvalidHandshake(message, status=0)  # no status was read
+        return InvalidHandshake("the handshake's header is too large", status=431)
 
     def _receive_frames(self, data: bytes, events: list[Event]) -> None:
         buf = self._buf
