@@ -731,3 +731,20 @@ def test_running_out_of_descriptors_pauses_accepting_instead_of_spinning() -> No
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_stop_closes_a_paused_flooder_cleanly() -> None:
+    # The game stopped polling, so toad stopped reading the flooding client;
+    # stop() still reads its Close frame instead of waiting out the timeout.
+    with running_server(max_queue=10) as server:
+        with connect(url(server)) as ws:
+            for i in range(5000):
+                ws.send(str(i))
+            wait_until(lambda: any(c.paused for c in server._loop.channels), what="the client to be paused")
+            started = time.monotonic()
+            server.stop()
+            assert time.monotonic() - started < 2
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    ws.recv(timeout=5)
+            assert ws.close_code == 1001

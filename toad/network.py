@@ -184,6 +184,8 @@ class Channel:
             self.protocol.send_close(code, reason)
             self._write(self.protocol.data_to_send())
         self.close_deadline = monotonic() + self.loop.limits.close_timeout
+        if self.paused:
+            self.loop.call_next(self.loop.resume_reading)  # to read the peer's Close
 
     def _write(self, data: bytes) -> None:
         # Called with self.lock held.
@@ -297,10 +299,21 @@ class Channel:
         if mask & _WRITE:
             self._flush()
         if mask & _READ and not self.closed:
-            if self.loop.owner._backlogged(self):
+            if self._should_pause():
                 self._pause()  # the loop reads again when the game catches up
             else:
                 self._read()
+
+    def _should_pause(self) -> bool:
+        # A connection that is closing is always read, so the peer's Close
+        # frame arrives however far behind the game is.
+        protocol = self.protocol
+        return (
+            protocol.state is State.OPEN
+            and not protocol.close_sent
+            and not self.loop.stopping
+            and self.loop.owner._backlogged(self)
+        )
 
     def _handshake_tls(self) -> None:
         try:
@@ -435,7 +448,7 @@ class Loop:
     def resume_reading(self) -> None:
         """Read again the paused channels the game has caught up with."""
         for channel in list(self.paused):
-            if self.owner._backlogged(channel):
+            if channel._should_pause():
                 continue
             self.paused.discard(channel)
             channel.paused = False
@@ -583,6 +596,7 @@ class Loop:
             elif state is State.CONNECTING:
                 self.abort(channel, self._stop_reason or "the server stopped")
             # CLOSING and CLOSED channels finish their own closing, within the stop deadline.
+        self.resume_reading()  # every peer's Close frame must be read now
 
     def _sweep(self, now: float) -> None:
         limits = self.limits
