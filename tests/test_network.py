@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import selectors
+import socket
 import threading
 
-from helpers import wait_until
+from helpers import frame, wait_until
 
 from toad.network import Channel, Limits, Loop
-from toad.protocol import Event
+from toad.protocol import SERVER, Event, Protocol, State
 
 
 class QuietOwner:
@@ -40,3 +42,38 @@ def test_a_wake_is_never_lost_when_threads_wake_the_loop_at_once() -> None:
     finally:
         loop.stop()
         assert loop.stopped.wait(5)
+
+
+class DrainingOwner(QuietOwner):
+    """Backlogged when the loop first asks, drained by the game before it asks again."""
+
+    def __init__(self) -> None:
+        self.answers = [True, False]
+        self.events: list[Event] = []
+
+    def _on_events(self, channel: Channel, events: list[Event]) -> None:
+        self.events.extend(events)
+
+    def _backlogged(self, channel: Channel) -> bool:
+        return self.answers.pop(0) if self.answers else False
+
+
+def test_a_channel_the_game_drains_while_it_is_being_paused_is_read_at_once() -> None:
+    # The game only resumes channels it sees paused; the loop marks a channel
+    # paused after deciding to. A drain between the two must not leave it
+    # paused for good: the loop looks again after marking, and reads.
+    owner = DrainingOwner()
+    loop = Loop(owner, Limits())
+    ours, theirs = socket.socketpair()
+    try:
+        protocol = Protocol(SERVER)
+        protocol.state = State.OPEN  # past the handshake, for this test
+        channel = Channel(loop, ours, protocol, "peer")
+        loop.add_channel(channel)
+        theirs.sendall(frame(0x1, b"hello"))
+        channel._on_ready(selectors.EVENT_READ)
+        assert not channel.paused
+        assert owner.events == ["hello"]
+    finally:
+        loop.release()
+        theirs.close()

@@ -117,8 +117,12 @@ class Connection(Endpoint):
         self._closed_by_game = False
         self.close_code = None
         self.close_reason = ""
-        sock, protocol, events = self._connect(target)
         loop = Loop(self, self.limits)
+        try:
+            sock, protocol, events = self._connect(target)
+        except BaseException:
+            loop.release()
+            raise
         loop.exit_when_empty = True
         channel = Channel(loop, sock, protocol, (target.host, target.port))
         channel.user = self

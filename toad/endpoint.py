@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
-from .errors import CallbackSignatureError, ConnectionLost, NetworkError
+from .errors import CallbackSignatureError, ConnectionLost, NetworkError, UsageError
 from .messages import Binary, Text
 from .network import Channel, Loop
 from .protocol import Closed, Opened
@@ -62,6 +62,9 @@ class Endpoint:
     def __init__(self, max_queue: int, max_queue_size: int) -> None:
         #: Messages (and bytes of them) from one peer that may wait for the game
         #: before toad stops reading that peer until the game catches up.
+        for name, value in (("max_queue", max_queue), ("max_queue_size", max_queue_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a whole number of 1 or more, not {value!r}")
         self.max_queue = max_queue
         self.max_queue_size = max_queue_size
         self._loop: Loop | None = None
@@ -231,8 +234,10 @@ class Endpoint:
                 if items and kind not in self._asked:
                     items.clear()
                 self._taken[kind] = False
-            self._signalled = False
+            # Clear the event before the flag: an _emit in between then sees
+            # the flag still up and skips set(), but its event is drained below.
             self._ready.clear()
+            self._signalled = False
             handled: list[Event] = []
             queue = self._queue
             dispatch = self._dispatch

@@ -23,6 +23,7 @@ A server also sets :attr:`Loop.on_accept` to make a channel for each new socket.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import selectors
 import socket
@@ -47,6 +48,11 @@ _RECV_SIZE = 65536  # below glibc's mmap threshold, so each recv buffer is cheap
 _SWEEP_INTERVAL = 0.25  # how often timers are checked, in seconds
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _ACCEPT_PAUSE = 0.5  # seconds to stop accepting when the process is out of file descriptors
+_OUT_OF_RESOURCES = frozenset(
+    code
+    for code in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, getattr(errno, "WSAEMFILE", None))
+    if code is not None
+)
 # select() on Windows watches at most 512 sockets (FD_SETSIZE); elsewhere it
 # cannot take descriptors past 1024. Keep well under either.
 _SELECT_MAX_CHANNELS = 500
@@ -242,8 +248,16 @@ class Channel:
         self.interest = want
 
     def _pause(self) -> None:
+        # Mark first, then look again: the game may have drained this channel
+        # between the check and the mark, and it only schedules a resume for
+        # channels it sees marked. Whichever side is second sees the other.
         self.paused = True
         self.loop.paused.add(self)
+        if not self._should_pause():
+            self.paused = False
+            self.loop.paused.discard(self)
+            self._read()
+            return
         self._update_interest()
 
     def _drop_slow_reader(self) -> None:
@@ -492,7 +506,7 @@ class Loop:
                 self.abort(channel, "the network loop stopped abruptly")
             raise
         finally:
-            self._release()
+            self.release()
         if interrupted is not None:
             raise interrupted
 
@@ -509,7 +523,7 @@ class Loop:
                     self._drain_wake()
                 elif type(data) is Channel:
                     data._on_ready(mask)
-                else:
+                elif not self._accept_resume:  # (a listener unregistered earlier in this batch)
                     self._accept(data)
             now = monotonic()
             if now >= self._next_sweep:
@@ -542,11 +556,12 @@ class Loop:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                # Out of descriptors (EMFILE and friends): the listener stays
-                # readable, so stop watching it a moment instead of spinning.
-                logger.warning("cannot accept connections for %g s: %s", _ACCEPT_PAUSE, exc)
-                self._pause_accepting()
-                return
+                if exc.errno in _OUT_OF_RESOURCES:
+                    # The listener stays readable, so stop watching it a
+                    # moment instead of spinning.
+                    logger.warning("cannot accept connections for %g s: %s", _ACCEPT_PAUSE, exc)
+                    self._pause_accepting()
+                return  # ECONNABORTED and friends: that one connection is gone
             if self.stopping or self.on_accept is None:
                 sock.close()
                 continue
@@ -570,6 +585,8 @@ class Loop:
                 self.add_channel(channel)
 
     def _pause_accepting(self) -> None:
+        if self._accept_resume:
+            return  # another listener of this loop paused them all already
         self._accept_resume = monotonic() + _ACCEPT_PAUSE
         for lsock in self.listeners:
             self.selector.unregister(lsock)
@@ -653,7 +670,12 @@ class Loop:
         if events:
             self.owner._on_events(channel, list(events))
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Close every socket the loop still holds; it cannot run again."""
+        # A Ctrl-C in the middle of close_channel can leave a socket behind: close it here.
+        for key in list(self.selector.get_map().values()):
+            if type(key.data) is Channel:
+                key.data.sock.close()
         for lsock in self.listeners:
             lsock.close()
         self.listeners = []

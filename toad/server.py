@@ -188,8 +188,12 @@ class Server(Endpoint):
             )
         host = parse_host(host)
         port = parse_port(port)
-        listeners = _listen(host, port)
         loop = Loop(self, self.limits)
+        try:
+            listeners = _listen(host, port)
+        except BaseException:
+            loop.release()
+            raise
         loop.on_accept = self._accept
         for sock in listeners:
             loop.add_listener(sock)
