@@ -714,7 +714,9 @@ def test_a_server_that_stops_reading_is_dropped_and_send_never_blocks(
         accepted += 1
     else:
         pytest.fail(f"send() still accepted messages after {accepted * len(message)} bytes nobody read")
-    assert slowest < 0.25, f"a send() took {slowest:.3f} s"
+    # A send() that waited for this peer would wait forever: any pause under
+    # SLACK is the machine being busy, not toad blocking.
+    assert slowest < SLACK, f"a send() took {slowest:.3f} s"
     assert log.until_closed() == ["open", "error", "close"]
     assert type(log.errors[0]) is toad.ConnectionLost
     assert "write buffer" in str(log.errors[0])

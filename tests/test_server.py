@@ -535,8 +535,9 @@ def test_send_never_blocks_and_a_client_that_stops_reading_is_dropped() -> None:
                 server.broadcast(payload)
                 slowest = max(slowest, time.monotonic() - started)
                 assert reader.recv(timeout=5) == payload  # the reader keeps up
-            # A broadcast is a few copies into buffers: never a wait for a slow peer.
-            assert slowest < 0.5
+            # A broadcast is a few copies into buffers: never a wait for a slow peer
+            # (which would last forever; the margin is for a busy machine).
+            assert slowest < 2.0
             poll_until(server, lambda: len(server.clients) == 1, what="the stalled client to be dropped")
             server.broadcast("after")
             got = None
@@ -746,3 +747,23 @@ def test_max_queue_must_be_a_positive_whole_number(value: object) -> None:
         toad.Server(max_queue=value)  # type: ignore[arg-type]
     with pytest.raises(toad.UsageError, match="max_queue_size"):
         toad.Connection(max_queue_size=value)  # type: ignore[arg-type]
+
+
+def test_stop_closes_a_paused_flooder_cleanly() -> None:
+    # The game stopped polling, so toad stopped reading the flooding client;
+    # stop() still reads its Close frame instead of waiting out the timeout.
+    with running_server(max_queue=10, close_timeout=30) as server:
+        with connect(url(server)) as ws:
+            for i in range(5000):
+                ws.send(str(i))
+            assert server._loop is not None
+            loop = server._loop
+            wait_until(lambda: loop.paused, what="the client to be paused")
+            started = time.monotonic()
+            server.stop()
+            # Unread, its Close would only end at the 30 s close timeout.
+            assert time.monotonic() - started < 10
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    ws.recv(timeout=5)
+            assert ws.close_code == 1001
