@@ -24,7 +24,7 @@ from wire import (
     read_frames,
 )
 
-from toad.frames import CloseCode, Frame, Opcode, apply_mask, encode_frame, is_valid_wire_code, serialize_close
+from toad.frames import CloseCode, Opcode, apply_mask, encode_frame, is_valid_wire_code, serialize_close
 from toad.messages import Binary, Text
 from toad.protocol import CLIENT, SERVER, Ping, Pong
 
@@ -48,10 +48,6 @@ def test_close_codes_have_the_values_of_section_7_4_1():
     assert CloseCode.INVALID_FRAME_PAYLOAD_DATA == 1007
     assert CloseCode.MESSAGE_TOO_BIG == 1009
     assert CloseCode.TLS_HANDSHAKE == 1015
-
-
-def test_frame_defaults_to_a_final_frame_without_reserved_bits():
-    assert Frame(Opcode.TEXT, b"x") == (Opcode.TEXT, b"x", True, 0)
 
 
 # -- the length encodings -----------------------------------------------------

@@ -9,11 +9,9 @@ from __future__ import annotations
 import enum
 import os
 import struct
-from typing import NamedTuple
 
 __all__ = [
     "CloseCode",
-    "Frame",
     "Opcode",
     "apply_mask",
     "encode_frame",
@@ -31,10 +29,6 @@ class Opcode(enum.IntEnum):
     CLOSE = 0x8
     PING = 0x9
     PONG = 0xA
-
-
-DATA_OPCODES = frozenset({Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY})
-CONTROL_OPCODES = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
 
 
 class CloseCode(enum.IntEnum):
@@ -65,15 +59,6 @@ _WIRE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1
 def is_valid_wire_code(code: int) -> bool:
     """Whether ``code`` may appear in a Close frame on the wire."""
     return code in _WIRE_CODES or 3000 <= code <= 4999
-
-
-class Frame(NamedTuple):
-    """One frame, unmasked, as the protocol sees it."""
-
-    opcode: int
-    payload: bytes
-    fin: bool = True
-    rsv: int = 0  # the three RSV bits, as an integer 0-7
 
 
 _pack_B2 = struct.Struct("!BB").pack
