@@ -375,6 +375,24 @@ def test_a_raising_callback_goes_to_onerror_and_the_server_keeps_serving(
     assert "on_message" in caplog.text
 
 
+def test_poll_returns_an_error_event_right_after_the_event_whose_callback_raised() -> None:
+    with running_server() as server:
+
+        @server.onmessage
+        def on_message(client: toad.Client, message: str) -> None:
+            if message == "boom":
+                raise RuntimeError("bad move")
+
+        events: list[toad.Event] = []
+        with connect(url(server)) as ws:
+            ws.send("boom")
+            ws.send("fine")
+            wait_until(lambda: events.extend(server.poll()) or len(events) >= 4)
+    kinds = [(e.type, e.data if e.type == "message" else type(e.data).__name__) for e in events[:4]]
+    assert kinds == [("open", "NoneType"), ("message", "boom"), ("error", "RuntimeError"), ("message", "fine")]
+    assert events[2].client is events[1].client
+
+
 def test_an_onerror_callback_that_raises_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     with running_server() as server:
         server.onmessage(lambda client, message: 1 / 0)

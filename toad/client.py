@@ -286,10 +286,11 @@ class Connection(Endpoint):
         if kind is MESSAGE:
             if self._closed_by_game:
                 return None
-            if False in self._run_callbacks(MESSAGE, None, (data,)):
+            if self._run_onmessage(None, (data,)):
                 self.close()
-            if record:
-                self._lists[MESSAGE].append(data)
+            if not record:
+                return None  # block=True: nobody polls, so no Event to build
+            self._lists[MESSAGE].append(data)
         elif kind is OPEN:
             self._run_callbacks(OPEN, None, ())
         elif kind is CLOSE:
@@ -300,7 +301,7 @@ class Connection(Endpoint):
             data = None
         else:
             self._run_callbacks(ERROR, None, (data,))
-        return Event(kind, self, None, data)
+        return Event(kind, self, None, data) if record else None
 
     def _deliver_error(self, who: Any, exc: BaseException) -> None:
         self._run_callbacks(ERROR, None, (exc,))

@@ -75,6 +75,7 @@ class Endpoint:
         self._signalled = False
         self._inline = False  # block=True: the loop runs on the caller's thread, callbacks at once
         self._pumping = False
+        self._callback_errors: list[Event] = []
         # Polling results: what arrived since the game last asked for each kind.
         self._lists: dict[str, list[Any]] = {OPEN: [], MESSAGE: [], CLOSE: []}
         self._taken = dict.fromkeys(self._lists, True)
@@ -138,11 +139,25 @@ class Endpoint:
                 self._callback_failed(kind, fn, who, exc)
         return results
 
+    def _run_onmessage(self, who: Any, args: tuple[Any, ...]) -> bool:
+        """Call every onmessage callback with ``args``; whether one of them returned ``False``."""
+        close = False
+        for fn in self._callbacks[MESSAGE]:
+            try:
+                if fn(*args) is False:
+                    close = True
+            except Exception as exc:
+                self._callback_failed(MESSAGE, fn, who, exc)
+        return close
+
     def _callback_failed(self, kind: str, fn: Callable[..., Any], who: Any, exc: Exception) -> None:
         name = getattr(fn, "__qualname__", repr(fn))
         logger.error("the on%s callback %s raised %r", kind, name, exc, exc_info=exc)
         if kind == ERROR:
             return  # an onerror that raises is only logged, or it would loop
+        if self._pumping:
+            # poll() hands the game an ERROR event too, right after the event whose callback raised.
+            self._callback_errors.append(Event(ERROR, self, who, exc))
         self._deliver_error(who, exc)
 
     def _deliver_error(self, who: Any, exc: BaseException) -> None:
@@ -202,7 +217,8 @@ class Endpoint:
         """Run the callbacks for everything that arrived, on this thread; never blocks.
 
         Returns the events it handled, in order (at most ``limit`` of them; the
-        rest wait for the next call). What it handles is also kept for
+        rest wait for the next call), each followed by an ``"error"`` event
+        for each of its callbacks that raised. What it handles is also kept for
         ``opens()``, ``messages()`` and ``closes()`` until the game asks for
         them. Call it once per frame with ``block=False``.
         """
@@ -251,6 +267,9 @@ class Endpoint:
                 event = dispatch(kind, channel, data, True)
                 if event is not None:
                     handled.append(event)
+                if self._callback_errors:
+                    handled += self._callback_errors
+                    self._callback_errors.clear()
             if resume and loop is not None:
                 loop.call_next(loop.resume_reading)
             if queue:

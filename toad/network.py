@@ -12,6 +12,12 @@ channel's buffer for the loop to flush. A per-channel lock keeps frames whole
 and in order. Everything else (accepting, reading, timers, closing sockets)
 happens on the loop's thread.
 
+Writes made on the loop's own thread while it handles one turn of network
+events (a ``block=True`` callback answering a message, a Pong, a Close) are
+held back and sent at the end of that turn, one system call per connection
+for all of them: a peer that sent twenty messages in one packet gets its
+twenty answers in one packet too.
+
 The owner sees the loop through two methods, called on the loop's thread:
 ``_on_events(channel, events)`` with the protocol's events, and
 ``_backlogged(channel)``, true while the game has so many of that channel's
@@ -31,7 +37,8 @@ import ssl
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from threading import get_ident
 from time import monotonic
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -45,6 +52,8 @@ logger = logging.getLogger("toad")
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 65536  # below glibc's mmap threshold, so each recv buffer is cheap
+_RECV_MAX = 4 << 20  # the most one recv() asks for when a large frame is on its way
+_CORK_MAX = 65536  # held-back bytes past which a channel is written at once
 _SWEEP_INTERVAL = 0.25  # how often timers are checked, in seconds
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _ACCEPT_PAUSE = 0.5  # seconds to stop accepting when the process is out of file descriptors
@@ -197,15 +206,31 @@ class Channel:
         # Called with self.lock held.
         if self.closed or not data:
             return
-        if self.out:
-            # The peer is behind. Past the limit it has stopped reading: drop
-            # it. Any one message may still be queued, however large, so a
-            # big message to a peer that reads is never mistaken for that.
-            if self.out_size > self.loop.limits.max_write_buffer:
-                self._overflow()
+        out = self.out
+        if out:
+            if self.writing:
+                # The peer is behind. Past the limit it has stopped reading: drop
+                # it. Any one message may still be queued, however large, so a
+                # big message to a peer that reads is never mistaken for that.
+                if self.out_size > self.loop.limits.max_write_buffer:
+                    self._overflow()
+                    return
+                out.append(data)
+                self.out_size += len(data)
                 return
-            self.out.append(data)
+            # Held back for the end of the loop's turn (see the module's docstring).
+            out.append(data)
             self.out_size += len(data)
+            if self.out_size >= _CORK_MAX:
+                self._send_out()
+            return
+        loop = self.loop
+        if loop.corking and get_ident() == loop.thread_id:
+            out.append(data)
+            self.out_size = len(data)
+            loop.corked.append(self)
+            if self.out_size >= _CORK_MAX:
+                self._send_out()
             return
         try:
             sent = self.sock.send(data)
@@ -215,11 +240,33 @@ class Channel:
             # The loop notices the dead socket on its next read; nothing to do here.
             return
         if sent < len(data):
-            self.out.append(memoryview(data)[sent:])
-            self.out_size += len(data) - sent
-            if not self.writing:
-                self.writing = True
-                self.loop.call_soon(self._update_interest)
+            self._keep(data, sent)
+
+    def _keep(self, data: bytes | memoryview, sent: int) -> None:
+        # Called with self.lock held and self.out empty: the socket took only
+        # ``sent`` bytes of ``data``; the rest waits for the socket to be writable.
+        self.out.append(memoryview(data)[sent:])
+        self.out_size = len(data) - sent
+        if not self.writing:
+            self.writing = True
+            self.loop.call_soon(self._update_interest)
+
+    def _send_out(self) -> None:
+        # Called with self.lock held: write the held-back bytes in one system call.
+        out = self.out
+        if self.writing or not out or self.closed:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self.out_size = 0
+        try:
+            sent = self.sock.send(data)
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError:
+            return  # the loop notices the dead socket on its next read
+        if sent < len(data):
+            self._keep(data, sent)
 
     def _overflow(self) -> None:
         # Called with self.lock held, so the drop always waits for the loop's
@@ -267,6 +314,11 @@ class Channel:
     def _flush(self) -> None:
         with self.lock:
             out = self.out
+            if len(out) > 1:
+                # Many small frames wait: one system call for as many as fit.
+                joined = b"".join(out)
+                out.clear()
+                out.append(joined)
             while out:
                 data = out[0]
                 try:
@@ -349,13 +401,15 @@ class Channel:
         sock = self.sock
         tls = self.tls
         while True:
+            # A large frame on its way is read in a few big pieces, not many small ones.
+            size = min(max(_RECV_SIZE, self.protocol.bytes_expected), _RECV_MAX)
             try:
                 if tls:
                     # One SSL object must not read and write on two threads at once.
                     with self.lock:
-                        data = sock.recv(_RECV_SIZE)
+                        data = sock.recv(size)
                 else:
-                    data = sock.recv(_RECV_SIZE)
+                    data = sock.recv(size)
             except _WOULD_BLOCK:
                 return
             except OSError:
@@ -415,6 +469,9 @@ class Loop:
         self.on_accept: Callable[[socket.socket, Any], Channel | None] | None = None
         #: For a client loop: run until its only channel is gone.
         self.exit_when_empty = False
+        #: True while the loop handles a turn of events: its own writes are held back.
+        self.corking = False
+        self.corked: list[Channel] = []
 
     # -- any thread ------------------------------------------------------------
 
@@ -439,6 +496,39 @@ class Loop:
             self._wake_w.send(b"\0")
         except OSError:
             pass
+
+    def send_frame_to_all(self, channels: Iterable[Channel], frame: bytes) -> int:
+        """Write one encoded data frame to each open channel of this loop; returns to how many.
+
+        Never blocks; the same as :meth:`Channel.send_frame` on each channel,
+        with the common case (an open channel with nothing waiting) kept to a
+        few lines, since a game server's whole tick goes through here.
+        """
+        if self.corking and get_ident() == self.thread_id:
+            # On the loop's own turn (a block=True callback): held back like any write.
+            return sum(channel.send_frame(frame) for channel in channels)
+        n = len(frame)
+        sent_to = 0
+        open_ = State.OPEN
+        for channel in channels:
+            with channel.lock:
+                if channel.out or channel.closed or channel.overflowed:
+                    if channel.protocol.state is open_ and not channel.overflowed:
+                        channel._write(frame)
+                        sent_to += not channel.overflowed
+                    continue
+                if channel.protocol.state is not open_:
+                    continue
+                try:
+                    sent = channel.sock.send(frame)
+                except _WOULD_BLOCK:
+                    sent = 0
+                except OSError:
+                    continue  # the loop notices the dead socket on its next read
+                if sent < n:
+                    channel._keep(frame, sent)
+                sent_to += 1
+        return sent_to
 
     def stop(self, code: int = 1001, reason: str = "") -> None:
         """Close every connection with ``code``, then exit; returns at once (see :attr:`stopped`)."""
@@ -513,11 +603,15 @@ class Loop:
     def _serve(self) -> None:
         select = self.selector.select
         while True:
+            self.corking = True
             if self._calls:
                 self._run_calls()
+            self._uncork()  # before waiting: nothing held back may wait for the network
             if (self.stopping or self.exit_when_empty) and not self.channels:
                 return
-            for key, mask in select(_SWEEP_INTERVAL if not self._calls else 0):
+            ready = select(_SWEEP_INTERVAL if not self._calls else 0)
+            self.corking = True
+            for key, mask in ready:
                 data = key.data
                 if data is None:
                     self._drain_wake()
@@ -529,6 +623,20 @@ class Loop:
             if now >= self._next_sweep:
                 self._next_sweep = now + _SWEEP_INTERVAL
                 self._sweep(now)
+            self._uncork()
+
+    def _uncork(self) -> None:
+        # The end of a turn: write what the turn held back, one system call per channel.
+        self.corking = False
+        corked = self.corked
+        if not corked:
+            return
+        self.corked = []
+        for channel in corked:
+            with channel.lock:
+                channel._send_out()
+            if not channel.out:
+                channel._check_finished()
 
     def _drain_wake(self) -> None:
         # Drain first, then clear the flag: a wake() in between must not have

@@ -207,6 +207,8 @@ class Protocol:
         self.close_sent = False
         self._key = ""
         self._buf = bytearray()
+        #: How many more bytes complete the frame being received, when its header is in (else 0).
+        self.bytes_expected = 0
         self._out: list[bytes] = []
         # The message being reassembled from fragments (section 5.4).
         self._frag_opcode = 0
@@ -407,6 +409,7 @@ class Protocol:
         pos = 0
         end = len(view)
         is_client = self.is_client
+        self.bytes_expected = 0
         while end - pos >= 2:
             b0 = view[pos]
             b1 = view[pos + 1]
@@ -464,6 +467,7 @@ class Protocol:
                 hlen += 4
             stop = pos + hlen + length
             if stop > end:
+                self.bytes_expected = stop - end
                 break
             if masked:
                 key = view[pos + hlen - 4 : pos + hlen]

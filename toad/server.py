@@ -159,6 +159,8 @@ class Server(Endpoint):
         self.port = 0
         self._clients: dict[int, Client] = {}
         self._by_player: dict[int, Client] = {}
+        # Players (not Clients) that left during the latest poll, by id, with their Client.
+        self._left: dict[int, tuple[Any, Client]] = {}
 
     # -- starting and stopping -------------------------------------------------
 
@@ -202,6 +204,7 @@ class Server(Endpoint):
         self._loop = loop
         self._clients = {}
         self._by_player = {}
+        self._left = {}
         logger.info("toad server listening on port %d", self.port)
         if block:
             self._inline = True
@@ -246,10 +249,20 @@ class Server(Endpoint):
         return [client.player for client in self._clients.values()]
 
     def client_of(self, player: Any) -> Client | None:
-        """The :class:`Client` behind a player object, or ``None`` if it has left."""
+        """The :class:`Client` behind a player object, or ``None`` if it has left.
+
+        A player that left is still found until the next poll, so that
+        ``server.client_of(player).close_code`` works for the players that
+        ``closes()`` or ``poll()`` just handed over.
+        """
         if isinstance(player, Client):
             return player
-        return self._by_player.get(id(player))
+        client = self._by_player.get(id(player))
+        if client is None:
+            left = self._left.get(id(player))
+            if left is not None and left[0] is player:
+                return left[1]
+        return client
 
     def broadcast(
         self,
@@ -266,17 +279,18 @@ class Server(Endpoint):
         """
         frame = encode_message(message)
         if to is None:
-            targets: Iterable[Client | None] = list(self._clients.values())
+            clients: Iterable[Client | None] = list(self._clients.values())
         else:
-            targets = [self.client_of(p) for p in _group(to)]
-        skip: set[int] = set()
-        if exclude is not None:
+            clients = [self.client_of(p) for p in _group(to)]
+        if exclude is None:
+            channels = [client._channel for client in clients if client is not None]
+        else:
             skip = {c.id for c in map(self.client_of, _group(exclude)) if c is not None}
-        sent = 0
-        for client in targets:
-            if client is not None and client.id not in skip and client._channel.send_frame(frame):
-                sent += 1
-        return sent
+            channels = [client._channel for client in clients if client is not None and client.id not in skip]
+        loop = self._loop
+        if loop is None:
+            return 0
+        return loop.send_frame_to_all(channels, frame)
 
     # -- polling ---------------------------------------------------------------
 
@@ -321,10 +335,11 @@ class Server(Endpoint):
             if client._closed_by_game:
                 return None
             player = client.player
-            if False in self._run_callbacks(MESSAGE, player, (player, data)):
+            if self._run_onmessage(player, (player, data)):
                 client.close()
-            if record:
-                self._lists[MESSAGE].append((player, data))
+            if not record:
+                return None  # block=True: nobody polls, so no Event to build
+            self._lists[MESSAGE].append((player, data))
         elif kind is OPEN:
             self._clients[client.id] = client
             player = client
@@ -349,17 +364,25 @@ class Server(Endpoint):
             player = client.player
             self._run_callbacks(CLOSE, player, (player,))
             self._clients.pop(client.id, None)
-            self._by_player.pop(id(player), None)
+            if self._by_player.pop(id(player), None) is not None and record:
+                self._left[id(player)] = (player, client)  # no poll clears it with block=True
             if record:
                 self._lists[CLOSE].append(player)
             data = None
         else:
             player = client.player
             self._run_callbacks(ERROR, player, (player, data))
-        return Event(kind, self, client.player, data)
+        return Event(kind, self, client.player, data) if record else None
 
     def _deliver_error(self, who: Any, exc: BaseException) -> None:
         self._run_callbacks(ERROR, who, (who, exc))
+
+    def _pump(self, limit: int | None = None) -> list[Event]:
+        if not self._pumping:
+            # Players that left are forgotten one poll later: client_of() finds them
+            # for what the last poll handed over, and no list grows for ever.
+            self._left.clear()
+        return super()._pump(limit)
 
     def __repr__(self) -> str:
         state = f"listening on port {self.port}" if self.running else "stopped"
