@@ -31,6 +31,7 @@ returns the figures as a dict, for ``benchmarks/run.py``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -259,7 +260,11 @@ def table(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20,000 messages and 3 runs: a smoke run")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object (for run.py)")
     args = parser.parse_args()
+    if args.json:
+        print(json.dumps(run(args.quick)))
+        return
     print(f"pygame-ce {pygame.version.ver}, Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
     print(table(run(args.quick)))
 

@@ -38,7 +38,7 @@ import loadgen  # noqa: E402
 
 SERVERS = ["toad", "toad-poll", "websockets", "raw"]
 CLIENTS = ["toad", "toad-block", "toad-pygame", "websockets", "raw"]
-WORKLOADS = ["roundtrip", "pipelined", "big", "handshake", "memory", "fanout", "fanout60", "client"]
+WORKLOADS = ["roundtrip", "pipelined", "big", "handshake", "memory", "fanout", "fanout60", "client", "bridge"]
 
 
 def free_port() -> int:
@@ -198,6 +198,17 @@ def measure(only: set[str], rounds: int, quick: bool) -> list[dict[str, Any]]:
             plan.append((case, ["toad-poll", "websockets", "raw"], fn))
     if "client" in only:
         plan.append(("client", CLIENTS, run_client))
+    if "bridge" in only:
+        # bridge.py runs its own interleaved rounds: once is enough.
+        args = [sys.executable, str(HERE / "bridge.py"), "--json"] + (["--quick"] if quick else [])
+        env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+        out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+        try:
+            figures = json.loads(out.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            figures = {"error": out.stderr[-500:]}
+        records.append({"round": 0, "workload": "bridge", "kind": "toad-pygame", **figures})
+        print(json.dumps(records[-1]), flush=True)
     for round_no in range(rounds):
         for workload, kinds, fn in plan:
             shift = round_no % len(kinds)
@@ -268,12 +279,13 @@ def fmt(value: float) -> str:
 
 def table(records: list[dict[str, Any]], rounds: int) -> str:
     med = medians(records)
-    lines = [
-        f"Medians of {rounds} round(s). {versions()}. {machine()}.",
-        "",
-        "| workload | toad | toad (poll) | websockets | raw TCP | toad / websockets | toad / raw |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = [f"Medians of {rounds} round(s). {versions()}. {machine()}."]
+    if any(w in HEADLINE and w != "client" for (w, _k) in med):
+        lines += [
+            "",
+            "| workload | toad | toad (poll) | websockets | raw TCP | toad / websockets | toad / raw |",
+            "|---|---|---|---|---|---|---|",
+        ]
     for workload, (field, label, _more) in HEADLINE.items():
         if workload == "client":
             continue
@@ -330,6 +342,26 @@ def table(records: list[dict[str, Any]], rounds: int) -> str:
         for kind, m in client.items():
             if m:
                 lines.append(f"| {kind} | {fmt(m['per_s'])} | {fmt(m['cpu_s'])} | {fmt(m['per_s'] / peer)}x |")
+    bridge = med.get(("bridge", "toad-pygame"))
+    if bridge and "pg_cost_us_per_message" in bridge:
+        lines += [
+            "",
+            "The pygame bridge (`benchmarks/bridge.py`): a toad client's messages handed to the game.",
+            "",
+            "| game reads with | messages/s, all waiting | messages/s, streaming | latency p50 µs | latency p99 µs |",
+            "|---|---|---|---|---|",
+        ]
+        for mode, name in (("poll", "`conn.poll()`"), ("messages", "`conn.messages()`"), ("pg", "`toad.pg`")):
+            lines.append(
+                f"| {name} | {fmt(bridge.get(f'{mode}_drain_per_s', float('nan')))} "
+                f"| {fmt(bridge.get(f'{mode}_stream_per_s', float('nan')))} "
+                f"| {fmt(bridge.get(f'{mode}_latency_median_us', float('nan')))} "
+                f"| {fmt(bridge.get(f'{mode}_latency_p99_us', float('nan')))} |"
+            )
+        lines.append(
+            f"\nThe bridge costs {bridge['pg_cost_us_per_message']:.2f} µs per message more than `poll()` and adds "
+            f"{bridge['pg_added_latency_median_us']:.0f} µs (p50) / {bridge['pg_added_latency_p99_us']:.0f} µs (p99)."
+        )
     load = [
         (w, k, r["loadgen_cpu"])
         for (w, k), r in med.items()

@@ -393,6 +393,17 @@ def test_poll_returns_an_error_event_right_after_the_event_whose_callback_raised
     assert events[2].client is events[1].client
 
 
+def test_poll_hands_each_close_its_own_code_and_reason() -> None:
+    with running_server() as server:
+        events: list[toad.Event] = []
+        first, second = open_peer(url(server)), open_peer(url(server))
+        wait_until(lambda: events.extend(server.poll()) or len(events) == 2)
+        first.close(4001, "first")
+        second.close(4002, "second")
+        wait_until(lambda: events.extend(server.poll()) or len(events) == 4)
+    assert sorted(e.data for e in events if e.type == "close") == [(4001, "first"), (4002, "second")]
+
+
 def test_an_onerror_callback_that_raises_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     with running_server() as server:
         server.onmessage(lambda client, message: 1 / 0)
@@ -430,6 +441,42 @@ def test_a_message_over_the_limit_closes_with_1009() -> None:
             assert len(got[0][1]) == 1000
             ws.send("x" * 1001)
             assert recv_until_closed(server, ws) == 1009
+
+
+def test_a_client_within_max_messages_per_second_may_send_a_burst() -> None:
+    # Two seconds' worth arrive at once (a lag spike): nothing is dropped.
+    with running_server(max_messages_per_second=50) as server:
+        raw = RawClient(server.port)
+        poll_until(server, lambda: len(server.clients) == 1)
+        raw.sock.sendall(b"".join(frame(0x1, str(i).encode()) for i in range(90)))
+        got: list[str] = []
+        poll_until(server, lambda: got.extend(m for _, m in server.messages()) or len(got) == 90)
+        assert got == [str(i) for i in range(90)]
+        assert server.clients[0].is_open
+        raw.close()
+
+
+def test_a_client_past_max_messages_per_second_is_closed_with_1008_and_others_keep_playing() -> None:
+    errors: list[BaseException] = []
+    with running_server(max_messages_per_second=20) as server:
+        server.onerror(lambda client, exc: errors.append(exc))
+        server.onmessage(lambda client, message: client.send(message))
+        with connect(url(server)) as good:
+            flooder = RawClient(server.port)
+            poll_until(server, lambda: len(server.clients) == 2)
+            flooder.sock.sendall(b"".join(frame(0x1, b"spam") for _ in range(500)))
+            assert flooder.recv_close()[0] == 1008
+            poll_until(server, lambda: len(server.clients) == 1)
+            assert [type(e) for e in errors] == [toad.TooManyMessages]
+            good.send("still fine")
+            assert wait_recv(server, good) == "still fine"
+            flooder.close()
+
+
+@pytest.mark.parametrize("value", [0, -5, "10", True, float("nan")])
+def test_a_bad_max_messages_per_second_is_reported_at_once(value: object) -> None:
+    with pytest.raises(toad.UsageError, match="max_messages_per_second must be a number above 0"):
+        toad.Server(max_messages_per_second=value)  # type: ignore[arg-type]
 
 
 def test_a_wrong_callback_signature_is_reported_when_registered() -> None:

@@ -58,6 +58,7 @@ from .errors import (
     PeerError,
     ProtocolError,
     ToadError,
+    TooManyMessages,
     UsageError,
 )
 from .frames import CloseCode
@@ -83,6 +84,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidURL",
     "MessageTooBig",
+    "TooManyMessages",
     "NetworkError",
     "NotConnected",
     "PeerError",

@@ -156,7 +156,12 @@ def broadcast(message: str | bytes, to: Iterable[Any] | None = None, exclude: An
 
 
 def open(url: str, block: bool = True, **options: Any) -> None:
-    """Connect the default connection to ``url``; see :meth:`toad.Connection.open`."""
+    """Connect the default connection to ``url``; see :meth:`toad.Connection.open`.
+
+    ``options`` are :class:`toad.Connection`'s, ``reconnect=True`` (with
+    ``reconnect_delay``, ``reconnect_max_delay``, ``reconnect_attempts``)
+    among them.
+    """
     global _connection
     if _connection is not None and _connection._loop is not None and not _connection._loop.stopped.is_set():
         raise UsageError(

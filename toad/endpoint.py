@@ -43,7 +43,9 @@ class Event(NamedTuple):
     ``source`` the :class:`~toad.Server` or :class:`~toad.Connection` it came
     from; ``client`` the client's object on a server (the Player that
     ``onopen`` returned, or the :class:`~toad.Client`) and ``None`` on a client
-    connection; ``data`` the message or the exception, else ``None``.
+    connection; ``data`` the message, the exception, or for ``"close"`` the
+    ``(code, reason)`` pair (1005 when the peer gave no code, 1006 when the
+    connection was lost); ``None`` for ``"open"``.
     """
 
     type: str

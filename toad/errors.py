@@ -123,6 +123,13 @@ class MessageTooBig(ProtocolError):
         super().__init__(message, CloseCode.MESSAGE_TOO_BIG)
 
 
+class TooManyMessages(ProtocolError):
+    """A client sent messages faster than the server's ``max_messages_per_second`` (close code 1008)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, CloseCode.POLICY_VIOLATION)
+
+
 # -- the network got in the way -----------------------------------------------
 
 

@@ -70,6 +70,18 @@ _pack_B2Q = struct.Struct("!BBQ").pack
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` (section 5.3); masking and unmasking are the same."""
     n = len(data)
+    if n <= _MASK_CHUNK:
+        return _mask_piece(data, mask, n)
+    # Big integers of a cache's size are several times faster per byte than
+    # one the size of the whole message: mask a large payload piece by piece.
+    # Each piece is a multiple of 4 bytes long, so every piece starts at mask[0].
+    view = memoryview(data)
+    return b"".join(
+        [_mask_piece(view[i : i + _MASK_CHUNK], mask, len(view[i : i + _MASK_CHUNK])) for i in range(0, n, _MASK_CHUNK)]
+    )
+
+
+def _mask_piece(data: bytes | bytearray | memoryview, mask: bytes, n: int) -> bytes:
     if n == 0:
         return b""
     # Big-integer arithmetic instead of a Python loop per byte: the work happens
@@ -82,14 +94,18 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ pattern).to_bytes(n, "little")
 
 
+_MASK_CHUNK = 65536
+
+
 @functools.lru_cache(maxsize=256)
 def _ones(lanes: int) -> int:
     """1 + 2**32 + 2**64 + ... with ``lanes`` terms: a one in the low byte of each 32-bit lane."""
     return int.from_bytes(b"\x01\x00\x00\x00" * lanes, "little")
 
 
-# Large messages keep only the latest length, so memory stays at one message's size.
-_ones_large = functools.lru_cache(maxsize=1)(_ones.__wrapped__)
+# Pieces of more than 4 KiB: the full piece's length stays, and one other (the
+# last piece of the latest message), so this holds at most 128 KiB.
+_ones_large = functools.lru_cache(maxsize=2)(_ones.__wrapped__)
 
 
 def encode_frame(

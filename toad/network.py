@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import heapq
 import logging
 import selectors
 import socket
@@ -43,6 +44,8 @@ from time import monotonic
 from typing import Any
 from typing import Protocol as TypingProtocol
 
+from .errors import TooManyMessages
+from .messages import Binary, Text
 from .protocol import Closed, Event, Protocol, State, close_payload
 
 __all__ = ["Channel", "Limits", "Loop"]
@@ -78,6 +81,7 @@ class Limits:
         "close_timeout",
         "handshake_timeout",
         "max_connections",
+        "max_messages_per_second",
         "max_write_buffer",
         "ping_interval",
         "ping_timeout",
@@ -92,8 +96,10 @@ class Limits:
         ping_timeout: float | None = 20.0,
         max_write_buffer: int = 4 << 20,
         max_connections: int | None = None,
+        max_messages_per_second: float | None = None,
     ) -> None:
         self.handshake_timeout = handshake_timeout
+        self.max_messages_per_second = max_messages_per_second
         self.max_connections = max_connections
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
@@ -135,6 +141,8 @@ class Channel:
         "tls",
         "tls_pending",
         "tls_wants_write",
+        "tokens",
+        "tokens_at",
         "user",
         "writing",
     )
@@ -167,6 +175,11 @@ class Channel:
         # one thread only (the loop's, the game's), so no update is ever lost.
         self.queued_in = self.queued_out = 0
         self.queued_bytes_in = self.queued_bytes_out = 0
+        # The message rate limit's token bucket: it holds two seconds' worth of
+        # messages, so a burst after a lag spike is not mistaken for a flood.
+        rate = loop.limits.max_messages_per_second
+        self.tokens = 2.0 * rate if rate else 0.0
+        self.tokens_at = now
 
     # -- any thread ------------------------------------------------------------
 
@@ -381,6 +394,28 @@ class Channel:
             and self.loop.owner._backlogged(self)
         )
 
+    def _limit_rate(self, events: list[Event]) -> list[Event]:
+        # Called with self.lock held. A peer past the server's message rate is
+        # failed with 1008 (policy violation); what it sent past the limit is dropped.
+        rate = self.loop.limits.max_messages_per_second
+        assert rate
+        now = monotonic()
+        tokens = min(2.0 * rate, self.tokens + (now - self.tokens_at) * rate)
+        self.tokens_at = now
+        for i, event in enumerate(events):
+            kind = type(event)
+            if kind is not Text and kind is not Binary:
+                continue
+            if tokens < 1.0:
+                self.tokens = tokens
+                reason = f"sending more than {rate:g} messages a second"
+                closed = self.protocol.fail(TooManyMessages(reason))
+                logger.info("closing %s: %s", self.address, reason)
+                return events[:i] + ([closed] if closed is not None else [])
+            tokens -= 1.0
+        self.tokens = tokens
+        return events
+
     def _handshake_tls(self) -> None:
         try:
             self.sock.do_handshake()  # type: ignore[attr-defined]
@@ -423,6 +458,8 @@ class Channel:
             self.ping_sent = 0.0
             with self.lock:
                 events = self.protocol.receive_data(data)
+                if events and self.loop.limits.max_messages_per_second:
+                    events = self._limit_rate(events)
                 out = self.protocol.data_to_send()
                 if out:
                     self._write(out)
@@ -453,6 +490,8 @@ class Loop:
         #: The exception that killed the loop, if one did (a bug in toad, or the OS).
         self.crashed: BaseException | None = None
         self._calls: deque[Callable[[], None]] = deque()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []  # a heap: (when, order, fn)
+        self._timer_order = 0
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -486,6 +525,11 @@ class Loop:
         """Run ``fn`` on the loop's thread at its next turn, never at once."""
         self._calls.append(fn)
         self.wake()
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop's thread after ``delay`` seconds (the loop's thread only)."""
+        self._timer_order += 1
+        heapq.heappush(self._timers, (monotonic() + delay, self._timer_order, fn))
 
     def wake(self) -> None:
         """Interrupt the loop's wait for the network."""
@@ -609,7 +653,10 @@ class Loop:
             self._uncork()  # before waiting: nothing held back may wait for the network
             if (self.stopping or self.exit_when_empty) and not self.channels:
                 return
-            ready = select(_SWEEP_INTERVAL if not self._calls else 0)
+            timeout = 0.0 if self._calls else _SWEEP_INTERVAL
+            if self._timers and timeout:
+                timeout = min(timeout, max(0.0, self._timers[0][0] - monotonic()))
+            ready = select(timeout)
             self.corking = True
             for key, mask in ready:
                 data = key.data
@@ -620,6 +667,13 @@ class Loop:
                 elif not self._accept_resume:  # (a listener unregistered earlier in this batch)
                     self._accept(data)
             now = monotonic()
+            timers = self._timers
+            while timers and timers[0][0] <= now:
+                fn = heapq.heappop(timers)[2]
+                try:
+                    fn()
+                except Exception:  # pragma: no cover - a bug in toad, kept off the user's loop
+                    logger.exception("internal error in toad's network loop")
             if now >= self._next_sweep:
                 self._next_sweep = now + _SWEEP_INTERVAL
                 self._sweep(now)

@@ -29,7 +29,9 @@ each event carries:
               callbacks raised (right after the event it was handling; the
               connection goes on), or a :class:`~toad.ProtocolError` from a
               peer that broke the protocol or :class:`~toad.ConnectionLost`
-              (a ``CLOSE`` follows these two)
+              (a ``CLOSE`` follows these two), or the
+              :class:`~toad.ConnectionFailed` of a reconnecting connection
+              that gave up (its ``CLOSE`` came when the connection was lost)
 ``CLOSE``     ``source``, ``client``, ``code`` (an ``int``: the peer's close
               code, 1005 if it gave none, 1006 if the connection was lost) and
               ``reason`` (a ``str``, maybe empty)
@@ -74,7 +76,7 @@ Sending needs nothing from the bridge: ``client.send()``, ``broadcast()`` and
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pygame
 
@@ -271,16 +273,6 @@ def _convert(event: Event) -> pygame.event.Event:
     if kind == _OPEN:
         return _PygameEvent(OPEN, source=source, client=event.client)
     if kind == _CLOSE:
-        code, reason = _close_of(source, event.client)
+        code, reason = event.data
         return _PygameEvent(CLOSE, source=source, client=event.client, code=code, reason=reason)
     return _PygameEvent(ERROR, source=source, client=event.client, error=event.data)
-
-
-def _close_of(source: Any, client: Any) -> tuple[int | None, str]:
-    if isinstance(source, Server):
-        who = source.client_of(client)
-        if who is None:  # pragma: no cover - client_of() knows every player the last poll closed
-            return None, ""
-        return who.close_code, who.close_reason
-    connection: Connection = source
-    return connection.close_code, connection.close_reason

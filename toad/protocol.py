@@ -152,7 +152,9 @@ def encode_message(message: str | bytes, mask: bool = False) -> bytes:
     """The frame for one data message: ``str`` in a text frame, bytes-like in a binary one."""
     if isinstance(message, str):
         return encode_frame(_TEXT, message.encode("utf-8"), mask=mask)
-    if isinstance(message, (bytes, bytearray, memoryview)):
+    if isinstance(message, bytes):
+        return encode_frame(_BINARY, message, mask=mask)  # (a Binary too: immutable, so no copy)
+    if isinstance(message, (bytearray, memoryview)):
         return encode_frame(_BINARY, bytes(message), mask=mask)
     raise InvalidMessage(
         f"a message is str or bytes, not {type(message).__name__}: turn it into one first (for example with json.dumps)"
@@ -328,6 +330,21 @@ class Protocol:
             self._fail(exc, events)
         return events
 
+    def fail(self, exc: ProtocolError) -> Closed | None:
+        """_Fail the WebSocket Connection_ (section 7.1.7) for a reason found above the protocol.
+
+        Queues a Close frame with ``exc.close_code`` and returns the
+        :class:`Closed` event carrying ``exc``, or ``None`` if already closed.
+        Data already received but not yet returned is dropped.
+        """
+        if self.state is State.CLOSED:
+            return None
+        events: list[Event] = []
+        self._fail(exc, events)
+        closed = events[-1]
+        assert isinstance(closed, Closed)
+        return closed
+
     def _fail(self, exc: ProtocolError, events: list[Event]) -> None:
         # Section 7.1.7: _Fail the WebSocket Connection_: send a Close frame
         # with the code (unless one was sent), then close the transport.
@@ -470,8 +487,14 @@ class Protocol:
                 self.bytes_expected = stop - end
                 break
             if masked:
-                key = view[pos + hlen - 4 : pos + hlen]
-                payload = apply_mask(view[pos + hlen : stop], bytes(key))
+                key = bytes(view[pos + hlen - 4 : pos + hlen])
+                if length > 65536:
+                    # No copy of a large payload before unmasking; the view is
+                    # released at once, since buf may be resized below.
+                    with memoryview(view) as whole:
+                        payload = apply_mask(whole[pos + hlen : stop], key)
+                else:
+                    payload = apply_mask(view[pos + hlen : stop], key)
             else:
                 payload = bytes(view[pos + hlen : stop])
             pos = stop

@@ -104,6 +104,13 @@ class Server(Endpoint):
       up: TCP slows that client down, nothing is lost, the others go on.
     - ``max_connections``: connections served at once (default: no limit
       but the system's); one more is answered 503 and closed.
+    - ``max_messages_per_second``: messages one client may send per second,
+      on average (default ``None``: no limit). A client may send two
+      seconds' worth at once (a burst after a lag spike); past that, toad
+      fails its connection with 1008 (policy violation), the game gets
+      ``onerror`` with :class:`~toad.TooManyMessages` and then ``onclose``,
+      and the others go on. Set it a few times above the rate your game
+      client really sends.
     - ``subprotocols``: the subprotocols this server speaks; the first one
       the client offers that is in this list is chosen (RFC 6455 section 4.2.2).
     - ``origins``: the Origin header values browsers may connect from
@@ -132,6 +139,7 @@ class Server(Endpoint):
         max_queue: int = 4096,
         max_queue_size: int = 4 << 20,
         max_connections: int | None = None,
+        max_messages_per_second: float | None = None,
         subprotocols: Sequence[str] = (),
         origins: Sequence[str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
@@ -140,6 +148,15 @@ class Server(Endpoint):
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise UsageError(
                 "ssl must be an ssl.SSLContext with your certificate loaded (see the README's wss section)"
+            )
+        if max_messages_per_second is not None and (
+            isinstance(max_messages_per_second, bool)
+            or not isinstance(max_messages_per_second, (int, float))
+            or not max_messages_per_second > 0
+        ):
+            raise UsageError(
+                f"max_messages_per_second must be a number above 0 (or None for no limit), "
+                f"not {max_messages_per_second!r}"
             )
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
@@ -153,6 +170,7 @@ class Server(Endpoint):
             ping_timeout=ping_timeout,
             max_write_buffer=max_write_buffer,
             max_connections=max_connections,
+            max_messages_per_second=max_messages_per_second,
         )
         self.host = ""
         #: The port the server listens on (the real one when started with port=0).
@@ -368,7 +386,7 @@ class Server(Endpoint):
                 self._left[id(player)] = (player, client)  # no poll clears it with block=True
             if record:
                 self._lists[CLOSE].append(player)
-            data = None
+            data = (closed.code, closed.reason)
         else:
             player = client.player
             self._run_callbacks(ERROR, player, (player, data))
