@@ -16,6 +16,9 @@ class QuietOwner:
     def _on_events(self, channel: Channel, events: list[Event]) -> None:
         pass
 
+    def _turn_done(self) -> None:
+        pass
+
     def _backlogged(self, channel: Channel) -> bool:
         return False
 

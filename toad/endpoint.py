@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from .errors import CallbackSignatureError, ConnectionLost, NetworkError, UsageError
 from .messages import Binary, Text
-from .network import Channel, Loop
+from .network import Channel, Loop, hold_writes, release_writes
 from .protocol import Closed, Opened
 from .protocol import Event as ProtocolEvent
 
@@ -176,7 +176,16 @@ class Endpoint:
             channel.queued_in += 1
             channel.queued_bytes_in += len(data)
         self._queue.append((kind, channel, data))
-        if not self._signalled:
+        loop = self._loop
+        if not self._signalled and (loop is None or not loop.in_turn):
+            self._signalled = True
+            self._ready.set()
+
+    def _turn_done(self) -> None:
+        # Called by the network loop at the end of each turn: wake the game's
+        # thread once for everything the turn queued, not once per event, so
+        # the two threads do not take the interpreter from each other mid-turn.
+        if self._queue and not self._signalled:
             self._signalled = True
             self._ready.set()
 
@@ -245,6 +254,8 @@ class Endpoint:
             self._crash_reported = True
             raise NetworkError(f"toad's network loop stopped: {loop.crashed!r}") from loop.crashed
         self._pumping = True
+        # What the callbacks send goes out when this poll ends, one system call per connection.
+        holding = hold_writes()
         try:
             lists = self._lists
             for kind, items in lists.items():
@@ -279,6 +290,8 @@ class Endpoint:
                 self._ready.set()
             return handled
         finally:
+            if holding:
+                release_writes()
             self._pumping = False
 
     def _take(self, kind: str) -> list[Any]:

@@ -16,13 +16,16 @@ Writes made on the loop's own thread while it handles one turn of network
 events (a ``block=True`` callback answering a message, a Pong, a Close) are
 held back and sent at the end of that turn, one system call per connection
 for all of them: a peer that sent twenty messages in one packet gets its
-twenty answers in one packet too.
+twenty answers in one packet too. The game's thread does the same while
+``poll()`` runs its callbacks (see :func:`hold_writes`).
 
-The owner sees the loop through two methods, called on the loop's thread:
-``_on_events(channel, events)`` with the protocol's events, and
+The owner sees the loop through three methods, called on the loop's thread:
+``_on_events(channel, events)`` with the protocol's events,
 ``_backlogged(channel)``, true while the game has so many of that channel's
 messages waiting that the loop should stop reading it (TCP then slows that
-peer down, and only that one; nothing is lost).
+peer down, and only that one; nothing is lost), and ``_turn_done()`` at the
+end of each turn of the loop (while :attr:`Loop.in_turn` is true, the owner
+may leave waking the game's thread to it: once per turn, not per event).
 A server also sets :attr:`Loop.on_accept` to make a channel for each new socket.
 """
 
@@ -39,7 +42,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from threading import get_ident
 from time import monotonic
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -48,7 +50,7 @@ from .errors import TooManyMessages
 from .messages import Binary, Text
 from .protocol import Closed, Event, Protocol, State, close_payload
 
-__all__ = ["Channel", "Limits", "Loop"]
+__all__ = ["Channel", "Limits", "Loop", "hold_writes", "release_writes"]
 
 logger = logging.getLogger("toad")
 
@@ -112,6 +114,8 @@ class Owner(TypingProtocol):
 
     def _backlogged(self, channel: Channel) -> bool: ...
 
+    def _turn_done(self) -> None: ...
+
 
 class Channel:
     """One connection's I/O: a non-blocking socket, its protocol, and its outgoing bytes."""
@@ -152,7 +156,10 @@ class Channel:
         self.sock = sock
         self.protocol = protocol
         self.address = address
-        self.lock = threading.Lock()
+        # One lock for every channel of a loop: a broadcast then takes it once
+        # for many channels instead of once per channel, which costs about as
+        # much as the send() itself. No code holds it for two channels at once.
+        self.lock = loop.lock
         self.out: deque[bytes | memoryview] = deque()
         self.out_size = 0
         self.writing = False  # bytes wait in self.out: watch for EVENT_WRITE
@@ -237,11 +244,11 @@ class Channel:
             if self.out_size >= _CORK_MAX:
                 self._send_out()
             return
-        loop = self.loop
-        if loop.corking and get_ident() == loop.thread_id:
+        held = _held.channels
+        if held is not None:
             out.append(data)
             self.out_size = len(data)
-            loop.corked.append(self)
+            held.append(self)
             if self.out_size >= _CORK_MAX:
                 self._send_out()
             return
@@ -491,6 +498,8 @@ class Loop:
         self.crashed: BaseException | None = None
         self._calls: deque[Callable[[], None]] = deque()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # a heap: (when, order, fn)
+        #: True while the loop handles a turn; the owner's _turn_done() follows.
+        self.in_turn = False
         self._timer_order = 0
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -506,11 +515,10 @@ class Loop:
         self._stop_reason = ""
         self._next_sweep = 0.0
         self.on_accept: Callable[[socket.socket, Any], Channel | None] | None = None
+        #: Guards every channel's protocol and outgoing bytes (see Channel.lock).
+        self.lock = threading.Lock()
         #: For a client loop: run until its only channel is gone.
         self.exit_when_empty = False
-        #: True while the loop handles a turn of events: its own writes are held back.
-        self.corking = False
-        self.corked: list[Channel] = []
 
     # -- any thread ------------------------------------------------------------
 
@@ -548,14 +556,20 @@ class Loop:
         with the common case (an open channel with nothing waiting) kept to a
         few lines, since a game server's whole tick goes through here.
         """
-        if self.corking and get_ident() == self.thread_id:
-            # On the loop's own turn (a block=True callback): held back like any write.
+        if _held.channels is not None:
+            # Writes are held back on this thread now: the same for a broadcast.
             return sum(channel.send_frame(frame) for channel in channels)
         n = len(frame)
         sent_to = 0
         open_ = State.OPEN
-        for channel in channels:
-            with channel.lock:
+        lock = self.lock
+        lock.acquire()
+        try:
+            for i, channel in enumerate(channels, 1):
+                if not i & 63:
+                    # Let the loop's thread in now and then: it reads while we write.
+                    lock.release()
+                    lock.acquire()
                 if channel.out or channel.closed or channel.overflowed:
                     if channel.protocol.state is open_ and not channel.overflowed:
                         channel._write(frame)
@@ -572,6 +586,8 @@ class Loop:
                 if sent < n:
                     channel._keep(frame, sent)
                 sent_to += 1
+        finally:
+            lock.release()
         return sent_to
 
     def stop(self, code: int = 1001, reason: str = "") -> None:
@@ -640,24 +656,32 @@ class Loop:
                 self.abort(channel, "the network loop stopped abruptly")
             raise
         finally:
+            release_writes()  # with block=True this is the game's thread: leave it writing normally
+            self.in_turn = False
             self.release()
+            self.owner._turn_done()
         if interrupted is not None:
             raise interrupted
 
     def _serve(self) -> None:
         select = self.selector.select
+        owner = self.owner
         while True:
-            self.corking = True
+            self.in_turn = True
+            hold_writes()
             if self._calls:
                 self._run_calls()
-            self._uncork()  # before waiting: nothing held back may wait for the network
+            release_writes()  # before waiting: nothing held back may wait for the network
+            self.in_turn = False
+            owner._turn_done()
             if (self.stopping or self.exit_when_empty) and not self.channels:
                 return
             timeout = 0.0 if self._calls else _SWEEP_INTERVAL
             if self._timers and timeout:
                 timeout = min(timeout, max(0.0, self._timers[0][0] - monotonic()))
             ready = select(timeout)
-            self.corking = True
+            self.in_turn = True
+            hold_writes()
             for key, mask in ready:
                 data = key.data
                 if data is None:
@@ -677,20 +701,9 @@ class Loop:
             if now >= self._next_sweep:
                 self._next_sweep = now + _SWEEP_INTERVAL
                 self._sweep(now)
-            self._uncork()
-
-    def _uncork(self) -> None:
-        # The end of a turn: write what the turn held back, one system call per channel.
-        self.corking = False
-        corked = self.corked
-        if not corked:
-            return
-        self.corked = []
-        for channel in corked:
-            with channel.lock:
-                channel._send_out()
-            if not channel.out:
-                channel._check_finished()
+            release_writes()
+            self.in_turn = False
+            owner._turn_done()
 
     def _drain_wake(self) -> None:
         # Drain first, then clear the flag: a wake() in between must not have
@@ -845,6 +858,40 @@ class Loop:
         self._wake_r.close()
         self._wake_w.close()
         self.stopped.set()
+
+
+class _Held(threading.local):
+    channels: list[Channel] | None = None  # the channels holding writes back on this thread
+
+
+_held = _Held()
+
+
+def hold_writes() -> bool:
+    """Hold back this thread's writes until :func:`release_writes`; whether this call started holding.
+
+    Each channel written to then keeps its frames and sends them all in one
+    system call at the release (or sooner, past 64 KiB). Only for code that
+    is sure to call :func:`release_writes` soon, in a ``finally``.
+    """
+    if _held.channels is not None:
+        return False
+    _held.channels = []
+    return True
+
+
+def release_writes() -> None:
+    """Send what this thread held back since :func:`hold_writes`, one system call per channel."""
+    held = _held.channels
+    _held.channels = None
+    if not held:
+        return
+    for channel in held:
+        with channel.lock:
+            channel._send_out()
+        if not channel.out and channel.protocol.state is State.CLOSED:
+            # The connection ended while its last bytes were held: finish it on the loop's thread.
+            channel.loop.call_soon(channel._check_finished)
 
 
 _background_loops: weakref.WeakSet[Loop] = weakref.WeakSet()

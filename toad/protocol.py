@@ -184,6 +184,29 @@ class Protocol:
     ``origins`` (when not ``None``) the Origin values it accepts.
     """
 
+    __slots__ = (
+        "_buf",
+        "_decoder",
+        "_frag_opcode",
+        "_frags",
+        "_key",
+        "_out",
+        "bytes_expected",
+        "close_code",
+        "close_reason",
+        "close_sent",
+        "is_client",
+        "max_header_size",
+        "max_message_size",
+        "origins",
+        "request",
+        "response",
+        "side",
+        "state",
+        "subprotocol",
+        "subprotocols",
+    )
+
     def __init__(
         self,
         side: Side,
