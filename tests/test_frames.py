@@ -138,6 +138,16 @@ def test_masking_twice_gives_the_data_back(data, key):
     assert apply_mask(apply_mask(data, key), key) == data
 
 
+@pytest.mark.parametrize("size", [4095, 4096, 4097, 65535, 65536, 65537, 3 * 65536 + 5])
+def test_masking_large_data_piece_by_piece_matches_the_bytewise_xor(size):
+    # Around the 4 KiB cache limit and the 64 KiB pieces, each piece must start at mask[0].
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    key = b"\x9a\x01\xff\x3c"
+    expected = mask_bytes(data, key)
+    assert apply_mask(data, key) == expected
+    assert apply_mask(memoryview(data), key) == expected
+
+
 def test_masking_keeps_leading_and_trailing_zero_bytes():
     # The big-integer XOR must not lose zero bytes at either end.
     assert apply_mask(b"\x00\x00abc\x00\x00", b"\x00\x00\x00\x00") == b"\x00\x00abc\x00\x00"

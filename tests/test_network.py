@@ -6,9 +6,10 @@ import selectors
 import socket
 import threading
 
+import pytest
 from helpers import frame, wait_until
 
-from toad.network import Channel, Limits, Loop
+from toad.network import Channel, Limits, Loop, hold_writes, release_writes
 from toad.protocol import SERVER, Event, Protocol, State
 
 
@@ -77,6 +78,31 @@ def test_a_channel_the_game_drains_while_it_is_being_paused_is_read_at_once() ->
         channel._on_ready(selectors.EVENT_READ)
         assert not channel.paused
         assert owner.events == ["hello"]
+    finally:
+        loop.release()
+        theirs.close()
+
+
+def test_held_writes_go_out_together_when_released() -> None:
+    loop = Loop(QuietOwner(), Limits())
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    try:
+        protocol = Protocol(SERVER)
+        protocol.state = State.OPEN  # past the handshake, for this test
+        channel = Channel(loop, ours, protocol, "peer")
+        loop.add_channel(channel)
+        assert hold_writes()
+        assert not hold_writes()  # already holding: an inner call changes nothing
+        for word in (b"one", b"two", b"three"):
+            channel.send(word)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(100)  # nothing was sent yet
+        release_writes()
+        expected = frame(0x2, b"one", mask=False) + frame(0x2, b"two", mask=False) + frame(0x2, b"three", mask=False)
+        assert theirs.recv(100) == expected
+        channel.send(b"four")  # no longer held
+        assert theirs.recv(100) == frame(0x2, b"four", mask=False)
     finally:
         loop.release()
         theirs.close()
