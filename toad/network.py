@@ -127,6 +127,7 @@ class Channel:
         "closed",
         "created",
         "finish_deadline",
+        "finished",
         "interest",
         "last_recv",
         "lock",
@@ -176,6 +177,7 @@ class Channel:
         self.ping_sent = 0.0
         self.close_deadline = 0.0  # when a closing handshake we started gives up
         self.finish_deadline = 0.0  # when a finished connection's socket is closed regardless
+        self.finished = False  # _check_finished() has ended (or started ending) the TCP connection
         #: The owner's object for this connection (a toad.Client, or the Connection).
         self.user: Any = None
         # Messages handed to the game and taken by it, counted on each side by
@@ -362,9 +364,12 @@ class Channel:
         # The protocol is over and everything is sent: end the TCP connection.
         # RFC 6455 section 7.1.1: the server closes it first, and a client
         # waits for that (up to the close timeout) before closing its own.
-        if self.closed or self.protocol.state is not State.CLOSED or self.out or self.finish_deadline:
+        if self.closed or self.protocol.state is not State.CLOSED or self.out or self.finished:
             return
-        self.finish_deadline = monotonic() + self.loop.limits.close_timeout
+        self.finished = True
+        # (the sweep may have set a deadline already, as a safety net: keep it)
+        if not self.finish_deadline:
+            self.finish_deadline = monotonic() + self.loop.limits.close_timeout
         if self.protocol.is_client:
             return
         if self.tls:

@@ -350,7 +350,9 @@ class Protocol:
                     return events
             self._receive_frames(data, events)
         except ProtocolError as exc:
-            self._fail(exc, events)
+            # Without its traceback: the traceback's frames hold ``events``,
+            # which holds the error, a cycle only the garbage collector frees.
+            self._fail(exc.with_traceback(None), events)
         return events
 
     def fail(self, exc: ProtocolError) -> Closed | None:

@@ -39,7 +39,7 @@ class Client:
     def __init__(self, server: Server, channel: Channel, opened: Opened) -> None:
         self.id: int = next(_ids)
         self.server = server
-        self.player: Any = self
+        self._player: Any = None  # None: the client stands for itself (no cycle to itself)
         self._channel = channel
         request = opened.request
         self.path: str = request.path if request is not None else "/"
@@ -49,6 +49,15 @@ class Client:
         self.close_code: int | None = None
         self.close_reason: str = ""
         self._closed_by_game = False
+
+    @property
+    def player(self) -> Any:
+        """What ``onopen`` returned, or this client when it returned nothing."""
+        return self if self._player is None else self._player
+
+    @player.setter
+    def player(self, value: Any) -> None:
+        self._player = None if value is self else value
 
     def send(self, message: str | bytes) -> bool:
         """Send a message: ``str`` as a text frame, ``bytes`` as a binary frame.
@@ -382,6 +391,10 @@ class Server(Endpoint):
             player = client.player
             self._run_callbacks(CLOSE, player, (player,))
             self._clients.pop(client.id, None)
+            # The last event of this connection: let go of the client, so the
+            # channel and the client are freed by reference counting, not by
+            # the garbage collector (the client keeps its channel for send()).
+            channel.user = None
             if self._by_player.pop(id(player), None) is not None and record:
                 self._left[id(player)] = (player, client)  # no poll clears it with block=True
             if record:
