@@ -20,6 +20,7 @@ table of medians with the versions and the machine) into ``--out``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -79,24 +80,19 @@ def ws(kind: str) -> bool:
 # -- one measurement per (workload, server) -----------------------------------------
 
 
-def run_roundtrip(kind: str, quick: bool) -> dict[str, Any]:
+# The echo workloads: the load generator's function, and its size (quick, full).
+ECHO_WORKLOADS: dict[str, tuple[Callable[..., dict[str, Any]], float, float]] = {
+    "roundtrip": (loadgen.roundtrips, 5_000, 40_000),  # round trips
+    "pipelined": (loadgen.pipelined, 50_000, 400_000),  # messages
+    "big": (loadgen.big_echo, 50, 400),  # 1 MiB messages
+    "handshake": (loadgen.handshakes, 2.0, 5.0),  # seconds
+}
+
+
+def run_echo(workload: str, kind: str, quick: bool) -> dict[str, Any]:
+    fn, quick_size, size = ECHO_WORKLOADS[workload]
     with ServerProcess(kind, "echo") as server:
-        return loadgen.roundtrips(server.port, ws(kind), 5_000 if quick else 40_000)
-
-
-def run_pipelined(kind: str, quick: bool) -> dict[str, Any]:
-    with ServerProcess(kind, "echo") as server:
-        return loadgen.pipelined(server.port, ws(kind), 50_000 if quick else 400_000)
-
-
-def run_big(kind: str, quick: bool) -> dict[str, Any]:
-    with ServerProcess(kind, "echo") as server:
-        return loadgen.big_echo(server.port, ws(kind), 50 if quick else 400)
-
-
-def run_handshake(kind: str, quick: bool) -> dict[str, Any]:
-    with ServerProcess(kind, "echo") as server:
-        return loadgen.handshakes(server.port, ws(kind), 2.0 if quick else 5.0)
+        return fn(server.port, ws(kind), type(size)(quick_size if quick else size))
 
 
 def run_memory(kind: str, quick: bool) -> dict[str, Any]:
@@ -178,16 +174,11 @@ def fanout_cases(quick: bool) -> list[tuple[str, int, float]]:
 def measure(only: set[str], rounds: int, quick: bool) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     plan: list[tuple[str, list[str], Callable[[str, bool], dict[str, Any]]]] = []
-    simple: list[tuple[str, Callable[[str, bool], dict[str, Any]]]] = [
-        ("roundtrip", run_roundtrip),
-        ("pipelined", run_pipelined),
-        ("big", run_big),
-        ("handshake", run_handshake),
-        ("memory", run_memory),
-    ]
-    for name, fn in simple:
+    for name in ECHO_WORKLOADS:
         if name in only:
-            plan.append((name, SERVERS, fn))
+            plan.append((name, SERVERS, functools.partial(run_echo, name)))
+    if "memory" in only:
+        plan.append(("memory", SERVERS, run_memory))
     for name, clients, rate in fanout_cases(quick):
         if name in only:
             case = f"{name}-{clients}"
@@ -305,7 +296,10 @@ def table(records: list[dict[str, Any]], rounds: int) -> str:
             f"| {workload}: {label} | {fmt(row['toad'])} | {fmt(row['toad-poll'])} | {fmt(row['websockets'])} "
             f"| {fmt(row['raw'])} | {fmt(row['toad'] / row['websockets'])}x | {fmt(row['toad'] / row['raw'])}x |"
         )
-    fan = sorted({w for (w, _k) in med if w.startswith("fanout")}, key=lambda w: (w.startswith("fanout60"), w))
+    fan = sorted(
+        {w for (w, _k) in med if w.startswith("fanout")},
+        key=lambda w: (w.startswith("fanout60"), int(w.rsplit("-", 1)[1])),
+    )
     if fan:
         lines += [
             "",
@@ -358,10 +352,14 @@ def table(records: list[dict[str, Any]], rounds: int) -> str:
                 f"| {fmt(bridge.get(f'{mode}_latency_median_us', float('nan')))} "
                 f"| {fmt(bridge.get(f'{mode}_latency_p99_us', float('nan')))} |"
             )
-        lines.append(
-            f"\nThe bridge costs {bridge['pg_cost_us_per_message']:.2f} µs per message more than `poll()` and adds "
-            f"{bridge['pg_added_latency_median_us']:.0f} µs (p50) / {bridge['pg_added_latency_p99_us']:.0f} µs (p99)."
+        added = (bridge["pg_added_latency_median_us"], bridge["pg_added_latency_p99_us"])
+        latency = (
+            f"adds {added[0]:.0f} µs (p50) / {added[1]:.0f} µs (p99) of latency"
+            if min(added) > 0
+            else f"adds no latency this run could measure ({added[0]:+.0f} µs p50, {added[1]:+.0f} µs p99: noise)"
         )
+        cost = bridge["pg_cost_us_per_message"]
+        lines.append(f"\nThe bridge costs {cost:.2f} µs per message more than `poll()` and {latency}.")
     load: dict[str, float] = {}
     for (workload, kind), m in med.items():
         share = m.get("loadgen_cpu", float("nan"))
@@ -392,7 +390,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, 1 with --quick)")
     parser.add_argument("--only", action="append", choices=WORKLOADS, help="run only this workload (repeatable)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for results.json and results.md")
+    parser.add_argument("--table", type=Path, help="only print the table of an earlier results.json")
     args = parser.parse_args()
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        print(table(saved["records"], 1 + max(r["round"] for r in saved["records"])), end="")
+        return
     rounds = args.rounds or (1 if args.quick else 3)
     only = set(args.only or WORKLOADS)
     records = measure(only, rounds, args.quick)
