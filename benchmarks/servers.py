@@ -69,7 +69,7 @@ def serve_toad(role: str, port: int, rate: float, block: bool) -> None:
             client.send(message)
 
     if block and role != "fanout":
-        _ready_later()
+        _ready_later(port)
         server.start("127.0.0.1", port, block=True)
         return
     server.start("127.0.0.1", port, block=False)
@@ -84,14 +84,14 @@ def serve_toad(role: str, port: int, rate: float, block: bool) -> None:
             server.poll()
 
 
-def _ready_later() -> None:
+def _ready_later(port: int) -> None:
     # With block=True start() never returns: say "ready" once the port answers.
     import threading
 
     def wait() -> None:
         while True:
             try:
-                socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.01)
@@ -206,10 +206,8 @@ def serve_raw(role: str, port: int, rate: float) -> None:
 
 
 def main() -> None:
-    global PORT
     kind, role, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rate = float(sys.argv[4]) if len(sys.argv) > 4 else 30.0
-    PORT = port
     if kind == "toad":
         serve_toad(role, port, rate, block=True)
     elif kind == "toad-poll":
@@ -221,8 +219,6 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown server kind {kind!r}")
 
-
-PORT = 0
 
 if __name__ == "__main__":
     main()

@@ -229,38 +229,37 @@ class Channel:
         if self.closed or not data:
             return
         out = self.out
-        if out:
-            if self.writing:
-                # The peer is behind. Past the limit it has stopped reading: drop
-                # it. Any one message may still be queued, however large, so a
-                # big message to a peer that reads is never mistaken for that.
-                if self.out_size > self.loop.limits.max_write_buffer:
-                    self._overflow()
-                    return
-                out.append(data)
-                self.out_size += len(data)
+        if out and self.writing:
+            # The peer is behind. Past the limit it has stopped reading: drop
+            # it. Any one message may still be queued, however large, so a
+            # big message to a peer that reads is never mistaken for that.
+            if self.out_size > self.loop.limits.max_write_buffer:
+                self._overflow()
                 return
-            # Held back for the end of the loop's turn (see the module's docstring).
+            out.append(data)
+            self.out_size += len(data)
+            return
+        held = _held.channels
+        if out or held is not None:
+            # Held back until release_writes() (see the module's docstring):
+            # by this thread, or by another one that already holds this channel.
+            if not out and held is not None:
+                held.append(self)  # the first held bytes of this channel
             out.append(data)
             self.out_size += len(data)
             if self.out_size >= _CORK_MAX:
                 self._send_out()
             return
-        held = _held.channels
-        if held is not None:
-            out.append(data)
-            self.out_size = len(data)
-            held.append(self)
-            if self.out_size >= _CORK_MAX:
-                self._send_out()
-            return
+        self._send_now(data)
+
+    def _send_now(self, data: bytes | memoryview) -> None:
+        # Called with self.lock held and self.out empty.
         try:
             sent = self.sock.send(data)
         except _WOULD_BLOCK:
             sent = 0
         except OSError:
-            # The loop notices the dead socket on its next read; nothing to do here.
-            return
+            return  # the loop notices the dead socket on its next read
         if sent < len(data):
             self._keep(data, sent)
 
@@ -281,14 +280,7 @@ class Channel:
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self.out_size = 0
-        try:
-            sent = self.sock.send(data)
-        except _WOULD_BLOCK:
-            sent = 0
-        except OSError:
-            return  # the loop notices the dead socket on its next read
-        if sent < len(data):
-            self._keep(data, sent)
+        self._send_now(data)
 
     def _overflow(self) -> None:
         # Called with self.lock held, so the drop always waits for the loop's
@@ -582,6 +574,8 @@ class Loop:
                     continue
                 if channel.protocol.state is not open_:
                     continue
+                # Channel._send_now() written out: a call per client here costs
+                # a measurable share of a game server's tick.
                 try:
                     sent = channel.sock.send(frame)
                 except _WOULD_BLOCK:
