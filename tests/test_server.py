@@ -85,6 +85,36 @@ def test_polling_results_carry_the_player_too() -> None:
     assert closes == [opens[0]]
 
 
+def test_setting_client_player_hands_the_connection_to_another_player() -> None:
+    """A player who comes back on a new connection takes over: callbacks, client_of and broadcast follow."""
+
+    class Player:
+        pass
+
+    first, returning = Player(), Player()
+    seen: list[object] = []
+    with running_server() as server:
+        server.onopen(lambda client: first)
+
+        @server.onmessage
+        def on_message(player: object, message: str | bytes) -> None:
+            seen.append(player)
+            if message == "i am back":
+                server.client_of(player).player = returning  # type: ignore[union-attr]
+
+        with connect(url(server)) as ws:
+            ws.send("i am back")
+            ws.send("move")
+            poll_until(server, lambda: len(seen) == 2)
+            assert server.client_of(first) is None
+            client = server.client_of(returning)
+            assert client is not None and client.player is returning
+            assert server.players == [returning]
+            assert server.broadcast("hello", to=[returning]) == 1
+            assert ws.recv(timeout=5) == "hello"
+    assert seen == [first, returning]
+
+
 def test_returning_false_from_onmessage_closes_the_connection() -> None:
     with running_server() as server:
         server.onmessage(lambda client, message: message != "bye" and None)

@@ -57,7 +57,17 @@ class Client:
 
     @player.setter
     def player(self, value: Any) -> None:
+        """Let another object stand for this client from now on (a player who came back, say).
+
+        Later callbacks get ``value``, and ``server.client_of(value)`` and
+        ``broadcast(to=...)`` find this client through it.
+        """
+        by_player = self.server._by_player
+        if by_player.get(id(self._player)) is self:
+            del by_player[id(self._player)]
         self._player = None if value is self else value
+        if self._player is not None and self.id in self.server._clients:
+            by_player[id(self._player)] = self
 
     def send(self, message: str | bytes) -> bool:
         """Send a message: ``str`` as a text frame, ``bytes`` as a binary frame.
@@ -379,9 +389,7 @@ class Server(Endpoint):
                 if result is not None:
                     # The seed's tip: what onopen returns stands for the client from now on.
                     player = result
-            client.player = player
-            if player is not client:
-                self._by_player[id(player)] = client
+            client.player = player  # the setter files it for client_of()
             if record:
                 self._lists[OPEN].append(player)
         elif kind is CLOSE:
