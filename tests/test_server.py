@@ -115,6 +115,33 @@ def test_setting_client_player_hands_the_connection_to_another_player() -> None:
     assert seen == [first, returning]
 
 
+def test_a_connection_that_closes_after_its_player_was_taken_over_leaves_the_new_one_alone() -> None:
+    class Player:
+        pass
+
+    player = Player()
+    with running_server() as server:
+        server.onopen(lambda client: player if server.client_of(player) is None else None)
+
+        @server.onmessage
+        def on_message(who: object, message: str | bytes) -> None:
+            if message == "i am back":
+                server.client_of(who).player = player  # type: ignore[union-attr]
+
+        old = open_peer(url(server))
+        first = poll_until(server, lambda: server.client_of(player))
+        with connect(url(server)) as new:
+            new.send("i am back")
+            taken = poll_until(
+                server, lambda: server.client_of(player) not in (None, first) and server.client_of(player)
+            )
+            old.close()  # the old connection still speaks for the player when it closes
+            poll_until(server, lambda: len(server.clients) == 1)
+            assert server.client_of(player) is taken
+            assert server.broadcast("still here", to=[player]) == 1
+            assert new.recv(timeout=5) == "still here"
+
+
 def test_returning_false_from_onmessage_closes_the_connection() -> None:
     with running_server() as server:
         server.onmessage(lambda client, message: message != "bye" and None)

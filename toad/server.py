@@ -403,8 +403,11 @@ class Server(Endpoint):
             # channel and the client are freed by reference counting, not by
             # the garbage collector (the client keeps its channel for send()).
             channel.user = None
-            if self._by_player.pop(id(player), None) is not None and record:
-                self._left[id(player)] = (player, client)  # no poll clears it with block=True
+            # Only if the player is still this client's: another connection may have taken it over.
+            if self._by_player.get(id(player)) is client:
+                del self._by_player[id(player)]
+                if record:
+                    self._left[id(player)] = (player, client)  # no poll clears it with block=True
             if record:
                 self._lists[CLOSE].append(player)
             data = (closed.code, closed.reason)

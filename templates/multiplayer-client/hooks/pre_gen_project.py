@@ -3,7 +3,11 @@
 import keyword
 import re
 import sys
+import unicodedata
 
+PROJECT_NAME = {{ cookiecutter.project_name|tojson }}
+WINDOW_TITLE = {{ cookiecutter.window_title|tojson }}
+DESCRIPTION = {{ cookiecutter.description|tojson }}
 PACKAGE_NAME = {{ cookiecutter.package_name|tojson }}
 PROJECT_SLUG = {{ cookiecutter.project_slug|tojson }}
 SERVER_URL = {{ cookiecutter.server_url|tojson }}
@@ -14,6 +18,11 @@ TAKEN = {"toad", "pygame", "test", "tests", "conftest", "setuptools", "pip"}
 
 def problem() -> str | None:
     """The first thing wrong with the answers, as a sentence that says what to do; None if all is well."""
+    for field, value in (("project_name", PROJECT_NAME), ("window_title", WINDOW_TITLE), ("description", DESCRIPTION)):
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            return f"{field} has a control character (a tab or a line break?): give it as one line of text"
+    if not PROJECT_NAME.strip():
+        return "project_name is empty: give your game a name, like project_name='Coin Grab'"
     if not PROJECT_SLUG or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", PROJECT_SLUG):
         return (
             f"project_slug {PROJECT_SLUG!r} must be a folder name of letters, digits, '-', '_' or '.': "

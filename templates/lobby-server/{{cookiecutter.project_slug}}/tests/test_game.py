@@ -116,27 +116,64 @@ def test_the_first_to_the_target_wins() -> None:
     assert result is not None and result["winner"] == "b" and result["scores"]["b"] == TARGET
 
 
-def test_when_time_is_up_the_best_score_wins_and_ties_go_to_the_earliest() -> None:
+def test_when_time_is_up_the_best_score_wins() -> None:
     game = make(("a", "b", "c"))
-    game.players["b"].score = game.players["c"].score = 2
+    game.players["c"].score = 2
+    game.players["b"].score = 1
     game.tick(60)
     assert game.result() is None and game.snapshot()["time_left"] == pytest.approx(30)
     game.tick(31)
-    assert game.result() == {"winner": "b", "scores": {"a": 0, "b": 2, "c": 2}}
+    assert game.result() == {"winner": "c", "scores": {"a": 0, "b": 1, "c": 2}}
     assert game.snapshot()["time_left"] == 0
     before = game.snapshot()
     game.tick(1)
     assert game.snapshot() == before  # over is over
 
 
-def test_players_can_be_added_and_removed() -> None:
-    game = make(("a",))
-    game.add_player("b")
-    assert set(game.snapshot()["players"]) == {"a", "b"}
+@pytest.mark.parametrize("scores", [(0, 2, 2), (0, 0, 0)])
+def test_a_shared_best_score_when_time_is_up_is_a_draw(scores: tuple[int, int, int]) -> None:
+    game = make(("a", "b", "c"))
+    for pid, score in zip("abc", scores, strict=True):
+        game.players[pid].score = score
+    game.tick(91)
+    assert game.result() == {"winner": None, "scores": dict(zip("abc", scores, strict=True))}
+
+
+def test_players_can_be_removed() -> None:
+    game = make(("a", "b"))
     game.remove_player("a")
     assert set(game.snapshot()["players"]) == {"b"}
     with pytest.raises(ValueError):
         game.handle_input("a", 1, {"dx": 1, "dy": 0})
+    game.tick(91)
+    assert game.result() == {"winner": "b", "scores": {"b": 0}}
+
+
+def test_late_ticks_apply_the_inputs_that_real_time_allowed() -> None:
+    # The client sends one input every 1/20 s; the server, running late, ticks every 3/20 s with the
+    # real dt (and now and then on time): every input is applied, none waits or is dropped.
+    game = make(("a",))
+    x, _ = where(game, "a")
+    seq = 0
+    for dt in [0.15, 0.05, 0.15, 0.1, 0.15, 0.15, 0.05, 0.2, 0.15, 0.15, 0.15, 0.1]:
+        for _ in range(round(dt / 0.05)):
+            seq += 1
+            game.handle_input("a", seq, {"dx": 1, "dy": 0})
+        game.tick(dt)
+        assert game.snapshot()["players"]["a"]["ack"] == seq
+    assert seq == 31 and where(game, "a")[0] == pytest.approx(min(x + 31 * 12, WORLD[0] - RADIUS))
+
+
+def test_the_budget_still_grows_one_input_per_tick_s_worth_and_stops_at_five() -> None:
+    game = make(("a",))
+    for seq in range(1, 11):
+        game.handle_input("a", seq, {"dx": 0, "dy": 1})
+    game.tick(0.025)  # half a tick: nothing yet
+    assert game.snapshot()["players"]["a"]["ack"] == 0
+    game.tick(0.025)
+    assert game.snapshot()["players"]["a"]["ack"] == 1
+    game.tick(3.0)  # a 3 s stall: at most five at once
+    assert game.snapshot()["players"]["a"]["ack"] == 6
 
 
 @pytest.mark.parametrize(

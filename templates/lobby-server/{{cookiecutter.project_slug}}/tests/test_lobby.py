@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }}.game import Game
-from {{ cookiecutter.package_name }}.lobby import Lobby, Outcome, Player, Send
+from {{ cookiecutter.package_name }}.lobby import Lobby, Outcome, Player, Send, Ticked
 
 Message = dict[str, Any]
 
@@ -17,22 +17,23 @@ Message = dict[str, Any]
 class World:
     """A lobby, a clock, and helpers to talk to it as clients would."""
 
-    def __init__(self, rejoin_window: float = 30, room_capacity: int = 8) -> None:
+    def __init__(self, rejoin_window: float = 30, room_capacity: int = 8, hello_timeout: float = 10) -> None:
         tokens = itertools.count(1)
         self.lobby = Lobby(
             tick_rate=20,
             rejoin_window=rejoin_window,
             room_capacity=room_capacity,
+            hello_timeout=hello_timeout,
             seed=1,
             new_token=lambda: f"token-{next(tokens)}",
         )
         self.now = 1000.0
 
-    def send(self, player: Player, **message: Any) -> list[Send]:
-        return self.outcome(player, **message).sends
+    def send(self, sender: Player, /, **message: Any) -> list[Send]:
+        return self.outcome(sender, **message).sends
 
-    def outcome(self, player: Player, **message: Any) -> Outcome:
-        return self.lobby.receive(player, json.dumps(message), self.now)
+    def outcome(self, sender: Player, /, **message: Any) -> Outcome:
+        return self.lobby.receive(sender, json.dumps(message), self.now)
 
     def hello(self, name: str, token: str | None = None) -> Player:
         player = Player()
@@ -44,6 +45,9 @@ class World:
         return message["room"]["id"]
 
     def tick(self, dt: float = 0.05) -> list[Send]:
+        return self.ticked(dt).sends
+
+    def ticked(self, dt: float = 0.05) -> Ticked:
         self.now += dt
         return self.lobby.tick(self.now, dt)
 
@@ -88,7 +92,7 @@ def test_hello_welcomes_then_shows_the_lobby(world: World) -> None:
         "tick_rate": 20,
         "room": None,
     }
-    assert lobby == {"type": "lobby", "rooms": [], "online": 1}
+    assert lobby == {"type": "lobby", "rooms": [], "total": 0, "online": 1}
 
 
 def test_nothing_but_hello_before_hello_and_only_one_hello(world: World) -> None:
@@ -211,14 +215,55 @@ def test_the_host_hands_over_to_the_earliest_connected_member(world: World) -> N
     )
 
 
-def test_a_disconnected_host_stays_host(world: World) -> None:
+def test_a_dropped_host_hands_over_and_comes_back_as_a_member(world: World) -> None:
+    ana, bo, cy = world.hello("Ana"), world.hello("Bo"), world.hello("Cy")
+    room_id = world.room(ana)
+    world.send(bo, type="join", room=room_id)
+    world.send(cy, type="join", room=room_id)
+    world.lobby.disconnect(bo, 1006, world.now)  # away too: Cy is the earliest connected member
+    sends = world.lobby.disconnect(ana, 1006, world.now)
+    room = room_of(sends, cy)
+    assert room["host"] == cy.id and room["players"][0]["connected"] is False
+    assert [m["text"] for m in to(sends, cy) if m["type"] == "chat"] == [
+        "Ana lost the connection; their seat is held for 30 s",
+        "Cy is the host now",
+    ]
+    world.send(cy, type="ready", ready=True)
+    assert types(world.send(cy, type="start"), cy) == ["room", "start"]  # the room is not blocked
+    back = world.outcome(Player(), type="hello", name="Ana", token=ana.token)
+    assert back.player is ana and room_of(back.sends, ana)["host"] == cy.id
+
+
+def test_when_everyone_is_away_the_first_one_back_hosts(world: World) -> None:
     ana, bo = world.hello("Ana"), world.hello("Bo")
     room_id = world.room(ana)
     world.send(bo, type="join", room=room_id)
-    sends = world.lobby.disconnect(ana, 1006, world.now)
-    room = room_of(sends, bo)
-    assert room["host"] == ana.id and room["players"][0]["connected"] is False
-    assert error(world.send(bo, type="start"), bo) == "not_host"
+    world.lobby.disconnect(bo, 1006, world.now)
+    world.lobby.disconnect(ana, 1006, world.now)
+    assert world.lobby.rooms[room_id].host is ana  # nobody to hand over to
+    back = world.outcome(Player(), type="hello", name="Bo", token=bo.token)
+    assert room_of(back.sends, bo)["host"] == bo.id
+    assert {"type": "chat", "scope": "room", "from": None, "name": "server", "text": "Bo is the host now"} in to(
+        back.sends, bo
+    )
+
+
+def test_the_lobby_lists_at_most_50_rooms_waiting_first_and_counts_them_all(world: World) -> None:
+    watcher = world.hello("Watcher")
+    hosts = [world.hello(f"h{i}") for i in range(60)]
+    for i, host in enumerate(hosts):
+        world.room(host, f"{i:03d}" + "x" * 21, private=i % 10 == 9)  # six private rooms
+    for host in hosts[:5]:  # the five oldest rooms play
+        world.send(host, type="ready", ready=True)
+        world.send(host, type="start")
+    [lobby] = to(world.tick(), watcher)
+    assert lobby["total"] == 54 and len(lobby["rooms"]) == 50
+    waiting = [f"r{i + 1}" for i in range(5, 60) if i % 10 != 9]
+    assert [room["id"] for room in lobby["rooms"]] == (waiting + ["r1", "r2", "r3", "r4", "r5"])[:50]
+    assert [room["state"] for room in lobby["rooms"]] == ["waiting"] * 49 + ["playing"]
+    for i in range(400):  # a flood of long-named rooms never makes the message too long for a client
+        world.room(world.hello(f"f{i}"), "ｗ" * 24)
+    assert len(json.dumps(to(world.tick(), watcher)[0], ensure_ascii=False).encode()) < 16384
 
 
 def test_the_last_one_out_deletes_the_room(world: World) -> None:
@@ -309,7 +354,7 @@ def test_the_end_of_a_round_brings_the_room_back_to_waiting(world: World) -> Non
     sends = world.tick(91)  # past the 90 s round
     assert types(sends, ana) == ["state", "end", "room"]
     end = to(sends, ana)[1]
-    assert end["result"]["winner"] == ana.id and set(end["result"]["scores"]) == {ana.id, bo.id}
+    assert end["result"] == {"winner": None, "scores": {ana.id: 0, bo.id: 0}}  # 0-0: a draw
     room = room_of(sends, bo)
     assert room["state"] == "waiting" and [p["ready"] for p in room["players"]] == [False, False]
     assert [m["rooms"][0]["state"] for m in to(sends, watcher)] == ["waiting"]
@@ -465,3 +510,127 @@ def test_a_close_before_hello_or_a_second_close_changes_nothing(world: World) ->
     ana = world.hello("Ana")
     world.lobby.disconnect(ana, 1006, world.now)
     assert world.lobby.disconnect(ana, 1006, world.now) == []
+
+
+def test_with_no_rejoin_window_a_lost_connection_leaves_at_once() -> None:
+    world = World(rejoin_window=0)
+    ana, bo = world.hello("Ana"), world.hello("Bo")
+    room_id = world.room(ana)
+    world.send(bo, type="join", room=room_id)
+    sends = world.lobby.disconnect(ana, 1006, world.now)
+    assert [p["name"] for p in room_of(sends, bo)["players"]] == ["Bo"] and room_of(sends, bo)["host"] == bo.id
+    assert ana.id not in world.lobby.players
+    world.send(bo, type="leave")
+    assert world.lobby.rooms == {}
+    again = Player()
+    assert to(world.send(again, type="hello", name="Ana", token=ana.token), again)[0]["resumed"] is False
+
+
+def test_a_player_whose_seat_is_held_can_still_win(world: World) -> None:
+    ana, bo = world.hello("Ana"), world.hello("Bo")
+    room_id = start_game(world, ana, bo)
+    world.lobby.disconnect(bo, 1006, world.now)
+    world.lobby.rooms[room_id].game.players[bo.id].score = 4  # type: ignore[union-attr]
+    sends = world.tick(20)
+    sends += world.tick(71)
+    [end] = [m for m in to(sends, ana) if m["type"] == "end"]
+    assert end["result"]["winner"] == bo.id
+
+
+# -- hello deadline -----------------------------------------------------------------------
+
+
+def test_a_connection_that_does_not_say_hello_in_time_is_closed(world: World) -> None:
+    slow, quick, babbler = (world.lobby.connect(world.now) for _ in range(3))
+    world.send(quick, type="hello", name="Quick")
+    world.send(babbler, type="chat", text="hi")  # anything but a valid hello does not count
+    world.send(babbler, type="hello", name="")
+    late = world.lobby.connect(world.now + 5)
+    assert world.ticked(9.9).closes == []
+    assert world.ticked(0.2).closes == [(slow, (1008, "say hello first")), (babbler, (1008, "say hello first"))]
+    assert world.ticked(1).closes == []  # once
+    assert world.ticked(4).closes == [(late, (1008, "say hello first"))]
+    gone = world.lobby.connect(world.now)
+    world.lobby.disconnect(gone, 1006, world.now)  # closed before the deadline: nothing to close
+    assert world.ticked(11).closes == [] and world.lobby.online == 1
+
+
+def test_a_resuming_hello_also_meets_the_deadline(world: World) -> None:
+    ana = world.hello("Ana")
+    world.lobby.disconnect(ana, 1006, world.now)
+    connection = world.lobby.connect(world.now)
+    assert world.outcome(connection, type="hello", name="Ana", token=ana.token).player is ana
+    assert world.ticked(11).closes == []
+
+
+# -- kick --------------------------------------------------------------------------------
+
+
+def test_the_host_kicks_a_member_who_cannot_come_back(world: World) -> None:
+    ana, bo, cy = world.hello("Ana"), world.hello("Bo"), world.hello("Cy")
+    room_id = world.room(ana)
+    world.send(bo, type="join", room=room_id)
+    world.send(cy, type="join", room=room_id)
+    sends = world.send(ana, type="kick", player=bo.id)
+    assert types(sends, bo) == ["left", "lobby"] and to(sends, bo)[0] == {"type": "left", "reason": "kicked"}
+    for member in (ana, cy):
+        assert types(sends, member) == ["chat", "room"]
+        assert to(sends, member)[0]["text"] == "Bo was kicked"
+        assert [p["name"] for p in room_of(sends, member)["players"]] == ["Ana", "Cy"]
+    assert bo.room is None and world.lobby.players[bo.id] is bo  # still online, in the lobby
+    assert error(world.send(bo, type="join", room=room_id), bo) == "kicked"
+    assert error(world.send(bo, type="join", code=world.lobby.rooms[room_id].code), bo) == "kicked"
+    world.send(ana, type="leave")
+    world.send(cy, type="leave")
+    assert world.lobby.rooms == {}
+    room_id = world.room(ana)  # a new room knows nobody kicked
+    assert types(world.send(bo, type="join", room=room_id), bo) == ["room", "chat"]
+
+
+def test_kick_works_while_playing_and_on_a_held_seat(world: World) -> None:
+    ana, bo, cy = world.hello("Ana"), world.hello("Bo"), world.hello("Cy")
+    room_id = start_game(world, ana, bo, cy)
+    sends = world.send(ana, type="kick", player=bo.id)
+    assert types(sends, bo) == ["left", "lobby"]
+    [state] = [m for m in to(world.tick(), ana) if m["type"] == "state"]
+    assert set(state["state"]["players"]) == {ana.id, cy.id}
+    world.lobby.disconnect(cy, 1006, world.now)
+    sends = world.send(ana, type="kick", player=cy.id)
+    assert to(sends, cy) == [] and [p["name"] for p in room_of(sends, ana)["players"]] == ["Ana"]
+    back = world.outcome(Player(), type="hello", name="Cy", token=cy.token)
+    assert types(back.sends, cy) == ["welcome", "lobby"]  # back, but in the lobby
+    assert error(world.send(cy, type="join", room=room_id), cy) == "kicked"
+
+
+def test_kick_errors(world: World) -> None:
+    ana, bo, cy = world.hello("Ana"), world.hello("Bo"), world.hello("Cy")
+    assert error(world.send(ana, type="kick", player=bo.id), ana) == "not_now"
+    room_id = world.room(ana)
+    world.send(bo, type="join", room=room_id)
+    assert error(world.send(bo, type="kick", player=ana.id), bo) == "not_host"
+    assert error(world.send(ana, type="kick", player=ana.id), ana) == "bad_message"
+    assert error(world.send(ana, type="kick", player=cy.id), ana) == "bad_message"
+    assert error(world.send(ana, type="kick"), ana) == "bad_message"
+    assert [p.name for p in world.lobby.rooms[room_id].members] == ["Ana", "Bo"]
+
+
+# -- a player the lobby forgot -------------------------------------------------------------
+
+
+def test_a_removed_player_cannot_make_rooms_that_outlive_everyone(world: World) -> None:
+    ana, bo = world.hello("Ana"), world.hello("Bo")
+    room_id = world.room(ana)
+    world.send(bo, type="join", room=room_id)
+    world.lobby.disconnect(ana, 1000, world.now)  # quit (say, a stale connection's close): Ana is gone
+    assert error(world.send(ana, type="create", name="ghost"), ana) == "not_now"
+    assert error(world.send(ana, type="join", room=room_id), ana) == "not_now"
+    assert error(world.send(ana, type="chat", text="boo"), ana) == "not_now"
+    assert error(world.send(ana, type="hello", name="Ana"), ana) == "not_now"
+    world.send(bo, type="leave")
+    assert world.lobby.rooms == {}
+    world.lobby.disconnect(bo, 1006, world.now)
+    world.tick(31)  # Bo's seat expires
+    assert world.lobby.rooms == {} and world.lobby.players == {}
+    assert error(world.send(bo, type="create", name="ghost"), bo) == "not_now"
+    assert world.lobby.rooms == {}
+    assert all(room.host in room.members for room in world.lobby.rooms.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -19,22 +20,31 @@ from typing import Any
 import pytest
 import toad
 
+from {{ cookiecutter.package_name }}.__main__ import parse_args
 from {{ cookiecutter.package_name }}.server import GameServer
 
 Message = dict[str, Any]
 TIMEOUT = 10.0  # generous: a loaded machine is slow, but nothing here should take near this long
 
 
-@pytest.fixture
-def game() -> Iterator[GameServer]:
-    game = GameServer("127.0.0.1", 0, tick_rate=20, rejoin_window=30)
+@contextlib.contextmanager
+def serving(**options: Any) -> Iterator[GameServer]:
+    game = GameServer("127.0.0.1", 0, **{"tick_rate": 20, "rejoin_window": 30, **options})
     game.start()
     thread = threading.Thread(target=game.run, daemon=True)
     thread.start()
-    yield game
-    game.request_stop()
-    thread.join(TIMEOUT)
+    try:
+        yield game
+    finally:
+        game.request_stop()
+        thread.join(TIMEOUT)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def game() -> Iterator[GameServer]:
+    with serving() as game:
+        yield game
 
 
 class Peer:
@@ -105,17 +115,29 @@ class RawPeer:
     def expect(self, kind: str) -> Message:
         """The next message of this type (the server's frames are unmasked text frames under 64 KiB)."""
         while True:
-            self._fill(2)
-            length, start = self.buffer[1] & 0x7F, 2
-            assert length < 127
-            if length == 126:
-                self._fill(4)
-                length, start = int.from_bytes(self.buffer[2:4], "big"), 4
-            self._fill(start + length)
-            payload, self.buffer = self.buffer[start : start + length], self.buffer[start + length :]
+            opcode, payload = self._frame()
+            assert opcode == 0x1, f"frame {opcode:#x} {payload!r}"
             message = json.loads(payload)
             if message["type"] == kind:
                 return message
+
+    def expect_close(self) -> int:
+        """Read up to the server's Close frame, and do not answer it: the code it carries."""
+        while True:
+            opcode, payload = self._frame()
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big")
+
+    def _frame(self) -> tuple[int, bytes]:
+        self._fill(2)
+        opcode, length, start = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F, 2
+        assert length < 127
+        if length == 126:
+            self._fill(4)
+            length, start = int.from_bytes(self.buffer[2:4], "big"), 4
+        self._fill(start + length)
+        payload, self.buffer = self.buffer[start : start + length], self.buffer[start + length :]
+        return opcode, payload
 
     def drop(self) -> None:
         self.sock.close()  # no Close frame: to the server the connection was lost
@@ -232,6 +254,78 @@ def test_a_dropped_player_comes_back_into_the_same_seat(game: GameServer) -> Non
     again.expect("chat", lambda m: m["text"] == "back")
     again.close()
     ana.close()
+
+
+def test_a_connection_the_server_is_still_closing_does_not_drop_the_player_who_came_back(game: GameServer) -> None:
+    bo = Peer(game.port)
+    bo.hello("Bo")
+    first = RawPeer(game.port)
+    first.send(type="hello", name="Ana")
+    welcome = first.expect("welcome")
+    for _ in range(20):
+        first.send(type="dance")
+    assert first.expect_close() == 1008  # ... which this client never answers: the server waits for it
+
+    second = Peer(game.port)
+    back = second.hello("Ana", token=welcome["token"])
+    assert (back["id"], back["resumed"]) == (welcome["id"], True)
+    first.drop()  # now the old connection ends, and its close reaches the server
+    wait_until("the old connection to be gone", lambda: len(game.server.clients) == 2)
+    second.send(type="create", name="arena")  # 20 errors were the old connection's, not this one's
+    room = second.expect("room")["room"]
+    assert room["players"] == [{"id": back["id"], "name": "Ana", "ready": False, "connected": True}]
+    assert game.lobby.players[back["id"]].connected
+    second.close()
+    bo.close()
+    wait_until("every player and room to be gone", lambda: not game.lobby.players and not game.lobby.rooms)
+
+
+def test_a_connection_that_does_not_say_hello_is_closed() -> None:
+    with serving(hello_timeout=1.0) as game:
+        silent, polite = Peer(game.port), Peer(game.port)
+        polite.hello("Polite")
+        assert silent.wait_closed() == 1008
+        assert silent.conn.close_reason == "say hello first"
+        time.sleep(0.2)
+        polite.send(type="chat", text="still here")
+        assert polite.expect("chat")["text"] == "still here"
+        polite.close()
+
+
+def test_connections_past_the_limit_are_turned_away() -> None:
+    assert parse_args([]).max_connections == 1000
+    assert parse_args(["--max-connections", "5"]).max_connections == 5
+    with serving(max_connections=2) as game:
+        peers = [Peer(game.port), Peer(game.port)]
+        for i, peer in enumerate(peers):
+            peer.hello(f"p{i}")
+        with socket.create_connection(("127.0.0.1", game.port), timeout=TIMEOUT) as sock:
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(
+                f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"\r\n" not in answer:
+                data = sock.recv(1024)
+                assert data, answer
+                answer += data
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+        for peer in peers:
+            peer.close()
+
+
+def test_at_a_high_tick_rate_a_client_may_send_an_input_every_tick() -> None:
+    with serving(tick_rate=120) as game:
+        ana = Peer(game.port)
+        ana.hello("Ana")
+        ana.send(type="create", name="arena")
+        ana.expect("room")
+        for seq in range(1, 301):  # 2.5 s of inputs at 120 ticks, at once (a waiting room drops them)
+            ana.send(type="input", seq=seq, input={"dx": 1, "dy": 0})
+        ana.send(type="chat", text="still here")
+        assert ana.expect("chat")["text"] == "still here"
+        ana.close()
 
 
 def test_stop_closes_every_connection_with_1001(game: GameServer) -> None:

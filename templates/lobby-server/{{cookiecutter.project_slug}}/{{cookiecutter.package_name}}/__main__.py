@@ -12,7 +12,7 @@ from types import FrameType
 import toad
 
 from . import settings
-from .server import GameServer
+from .server import MAX_CONNECTIONS, GameServer
 
 log = logging.getLogger(__package__)
 
@@ -32,19 +32,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=settings.REJOIN_WINDOW,
         help="seconds a dropped player's seat is held (%(default)s)",
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help="connections at once; one more is turned away (%(default)s)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
     if not 1 <= args.tick_rate <= 1000:
         parser.error("--tick-rate must be from 1 to 1000")
     if args.rejoin_window < 0:
         parser.error("--rejoin-window cannot be negative")
+    if args.max_connections < 1:
+        parser.error("--max-connections must be at least 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    game = GameServer(args.host, args.port, tick_rate=args.tick_rate, rejoin_window=args.rejoin_window)
+    game = GameServer(
+        args.host,
+        args.port,
+        tick_rate=args.tick_rate,
+        rejoin_window=args.rejoin_window,
+        max_connections=args.max_connections,
+    )
     try:
         game.start()
     except toad.ToadError as error:  # the port is taken, the host is not ours...

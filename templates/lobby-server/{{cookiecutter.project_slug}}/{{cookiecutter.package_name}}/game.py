@@ -1,7 +1,8 @@
 """Coin grab: THE PART YOU REPLACE with your own game's rules.
 
 Each player moves a circle in an 800x600 arena; coins appear; touching one scores 1. The first to
-10 points wins, or the highest score when 90 seconds are up (ties: the player who joined earliest).
+10 points wins, or the highest score when 90 seconds are up; a shared top score then is a draw (no winner).
+A player whose connection dropped keeps their seat and score, so they can still win.
 
 Pure and deterministic: no sockets, threads or clocks, and all chance comes from ``random.Random(seed)``,
 so a test (or a replay) gets the same game from the same seed and inputs. The lobby owns one Game per
@@ -30,7 +31,12 @@ COIN_MARGIN = 40  # coins appear at least this far from the walls
 TARGET = 10  # points to win
 DURATION = 90  # seconds in a round
 MAX_BUDGET = 5  # inputs a player may save up while idle or lagging
-MAX_QUEUE = 10  # inputs waiting per player; past this the oldest is dropped
+# Inputs waiting per player; past this the OLDEST is dropped. A full queue means the client sends faster
+# than one input per tick (or the server fell far behind): keeping the newest inputs bounds the input
+# lag at MAX_QUEUE ticks and moves the circle where the player is steering now. Dropping the newest
+# would keep a fast sender permanently MAX_QUEUE ticks behind. Either way the client's prediction is
+# corrected by the next state (its pending inputs are replayed from the server's "ack").
+MAX_QUEUE = 10
 COLORS = [(231, 76, 60), (52, 152, 219), (46, 204, 113), (241, 196, 15), (155, 89, 182), (230, 126, 34)]
 COLORS += [(26, 188, 156), (236, 240, 241)]
 
@@ -49,7 +55,7 @@ class _Player:
         self.x, self.y, self.color = x, y, color
         self.score = 0
         self.ack = 0  # seq of the last input applied (0: none yet, so clients number inputs from 1)
-        self.budget = 0
+        self.budget = 0.0  # inputs it may apply now: grows with time, each applied input costs 1
         self.inputs: deque[tuple[int, int, int]] = deque(maxlen=MAX_QUEUE)  # (seq, dx, dy); full: drops oldest
 
 
@@ -67,10 +73,10 @@ class Game:
         self.rng = random.Random(seed)
         self.tick_rate = tick_rate
         self.step_length = SPEED / tick_rate
-        self.players: dict[str, _Player] = {}  # in join order, which also breaks ties
+        self.players: dict[str, _Player] = {}  # in join order
         self._joined = 0
         for pid in player_ids:
-            self.add_player(pid)
+            self._add_player(pid)
         self.coins = [self._new_coin() for _ in range(COINS)]
         self.time_left = float(DURATION)
         self._result: dict[str, Any] | None = None
@@ -88,8 +94,11 @@ class Game:
             "duration": DURATION,
         }
 
-    def add_player(self, pid: str) -> None:
-        """Put a player in the game: spread around the centre, by the order they came in."""
+    def _add_player(self, pid: str) -> None:
+        """Put a player in the game: spread around the centre, by the order they came in.
+
+        Only the round's players are added, when it starts: the lobby refuses joins into a playing room.
+        """
         angle = 2 * math.pi * (self._joined % self.MAX_PLAYERS) / self.MAX_PLAYERS
         x = WORLD[0] / 2 + 200 * math.cos(angle)
         y = WORLD[1] / 2 + 200 * math.sin(angle)
@@ -118,10 +127,12 @@ class Game:
         if self._result is not None:
             return
         for pid, player in self.players.items():
-            # One input per tick on average: sending faster gains no speed, and a burst after a lag
-            # spike (up to MAX_BUDGET inputs) is still applied, so jitter costs nothing.
-            player.budget = min(MAX_BUDGET, player.budget + 1)
-            while player.budget >= 1 and player.inputs:
+            # One input per tick's worth of time on average: the budget grows by the ticks that dt
+            # spans, so a late tick (the server runs one tick with the real dt instead of catching up)
+            # applies every input that real time allowed, and no lag builds up. Sending faster gains no
+            # speed, and a burst after a lag spike (up to MAX_BUDGET inputs) is still applied.
+            player.budget = min(MAX_BUDGET, player.budget + dt * self.tick_rate)
+            while player.budget >= 1 - 1e-9 and player.inputs:  # 1e-9: float sums like 0.1 * 3 * 20
                 seq, dx, dy = player.inputs.popleft()
                 player.budget -= 1
                 player.x, player.y = step(player.x, player.y, dx, dy, self.step_length)
@@ -132,8 +143,10 @@ class Game:
                     return
         self.time_left = max(0.0, self.time_left - dt)
         if self.time_left <= 0:
-            # max() keeps the first of equal scores: the player who joined earliest wins a tie.
-            self._finish(winner=max(self.players, key=lambda p: self.players[p].score, default=None))
+            # The best score wins; a shared best score (0-0 too) is a draw: no winner.
+            best = max((p.score for p in self.players.values()), default=0)
+            leaders = [pid for pid, p in self.players.items() if p.score == best]
+            self._finish(winner=leaders[0] if len(leaders) == 1 else None)
 
     def snapshot(self) -> dict[str, Any]:
         """The state every member receives after each tick."""
@@ -144,7 +157,10 @@ class Game:
         }
 
     def result(self) -> dict[str, Any] | None:
-        """``{"winner": id, "scores": {id: points}}`` once the round is over, else None."""
+        """``{"winner": id or None, "scores": {id: points}}`` once the round is over, else None.
+
+        ``winner`` is None for a draw: the time ran out with the best score shared.
+        """
         return self._result
 
     # -- inside the rules ---------------------------------------------------------------

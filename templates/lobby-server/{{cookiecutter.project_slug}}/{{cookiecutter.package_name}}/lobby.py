@@ -1,19 +1,23 @@
 """The lobby: players, rooms, chat, ready and start, seats held for rejoining, and a Game per room.
 
-Pure: no sockets, threads or clocks. The server calls :meth:`Lobby.receive`, :meth:`Lobby.disconnect`
-and :meth:`Lobby.tick` with the time ``now`` (seconds on a monotonic clock) and sends what they return:
-a list of ``(recipients, message)`` pairs, each message a dict for ``protocol.encode()``. Recipients are
-always connected players. This file is the part you keep; game.py is the part you replace.
+Pure: no sockets, threads or clocks. The server calls :meth:`Lobby.connect`, :meth:`Lobby.receive`,
+:meth:`Lobby.disconnect` and :meth:`Lobby.tick` with the time ``now`` (seconds on a monotonic clock) and
+sends what they return: a list of ``(recipients, message)`` pairs, each message a dict for
+``protocol.encode()``, and the connections to close. Recipients are always connected players. This file
+is the part you keep; game.py is the part you replace.
 
 The rules, in short (the README has the message table):
 
-- ``hello`` first; it makes a Player with an id and a secret token, or, with the token of a player
-  whose seat is held, takes that player back (same id, name, room, seat, ready flag and score).
+- ``hello`` first, within ``hello_timeout`` seconds of connecting (or the connection is closed); it
+  makes a Player with an id and a secret token, or, with the token of a player whose seat is held,
+  takes that player back (same id, name, room, seat, ready flag and score).
 - A connection closed with 1000 leaves at once. Any other close holds the player for ``rejoin_window``
-  seconds; after that they are removed as if they had left.
-- The creator of a room is its host. A host who leaves (or whose seat expires) hands over to the
-  connected member who joined earliest; a host who is merely disconnected stays host.
-- A room with no members left (held seats count) is deleted.
+  seconds (0: not at all, they leave at once); after that they are removed as if they had left.
+- The creator of a room is its host. A host who leaves, whose seat expires or whose connection drops
+  hands over to the connected member who joined earliest (if nobody is connected, the first one back
+  becomes host). A host who comes back is an ordinary member.
+- The host may kick a member, who cannot join that room again while it lives.
+- A room with no members left (held seats count) is deleted; a room never outlives its players.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ ERROR_LIMIT, ERROR_WINDOW = 20, 10.0  # this many error replies within this many
 CHAT_LIMIT, CHAT_WINDOW = 5, 5.0  # chat lines per player within this many seconds
 EXPIRED_TOKENS_KEPT = 1024  # remembered so a late comer hears "expired"; the oldest are forgotten
 ABUSE_CLOSE = (1008, "too many bad messages")
+HELLO_TIMEOUT = 10.0  # seconds a new connection has to send a valid hello
+HELLO_CLOSE = (1008, "say hello first")  # 1008: policy violation
+LOBBY_ROOMS = 50  # rooms listed in one lobby message: keeps it far below a client's 64 KiB limit
 
 
 class Player:
@@ -77,6 +84,7 @@ class Room:
     host: Player
     members: list[Player] = field(default_factory=list)
     game: Game | None = None
+    kicked: set[str] = field(default_factory=set)  # ids of players the host sent away: they cannot rejoin
 
     @property
     def state(self) -> str:
@@ -120,6 +128,15 @@ class Outcome:
     close: tuple[int, str] | None = None
 
 
+@dataclass
+class Ticked:
+    """What :meth:`Lobby.tick` decided."""
+
+    sends: list[Send]
+    #: Connections to close, with (code, reason): they did not say hello in time.
+    closes: list[tuple[Player, tuple[int, str]]] = field(default_factory=list)
+
+
 class Lobby:
     """Every player and room of one server."""
 
@@ -129,11 +146,13 @@ class Lobby:
         tick_rate: int = settings.TICK_RATE,
         rejoin_window: float = settings.REJOIN_WINDOW,
         room_capacity: int = settings.ROOM_CAPACITY,
+        hello_timeout: float = HELLO_TIMEOUT,
         seed: int | None = None,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
     ) -> None:
         self.tick_rate = tick_rate
         self.rejoin_window = rejoin_window
+        self.hello_timeout = hello_timeout
         self.max_capacity = min(room_capacity, Game.MAX_PLAYERS)
         self.rng = random.Random(seed)  # room codes and game seeds; pass a seed for repeatable tests
         self.new_token = new_token
@@ -141,6 +160,7 @@ class Lobby:
         self.rooms: dict[str, Room] = {}  # by id, in the order they were made
         self.ticks = 0  # ticks so far; a state's "tick" counts across rounds, so it never repeats
         self._by_token: dict[str, Player] = {}
+        self._nameless: dict[Player, float] = {}  # connections that have not said hello: when they came
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._player_ids = count(1)
         self._room_ids = count(1)
@@ -151,6 +171,7 @@ class Lobby:
             protocol.Leave: self._leave,
             protocol.Ready: self._ready,
             protocol.Start: self._start,
+            protocol.Kick: self._kick,
             protocol.Chat: self._chat,
             protocol.Input: self._input,
         }
@@ -162,6 +183,12 @@ class Lobby:
 
     # -- what the server calls ---------------------------------------------------------
 
+    def connect(self, now: float) -> Player:
+        """A new connection: its Player, nameless until hello, which must come within ``hello_timeout``."""
+        player = Player()
+        self._nameless[player] = now
+        return player
+
     def receive(self, player: Player, message: str | bytes, now: float) -> Outcome:
         """Handle one message from ``player``'s connection; never raises for anything a client sends."""
         try:
@@ -170,6 +197,10 @@ class Lobby:
                 return self._hello(player, request, now)
             if player.id is None:
                 raise ProtocolError("not_now", "Say hello first.", _type_of(request))
+            if self.players.get(player.id) is not player:
+                # A player who quit or whose seat expired, on a connection not closed yet: it no longer
+                # speaks for anybody, and must not make rooms nobody could ever leave.
+                raise ProtocolError("not_now", "Your player is gone: connect again.", _type_of(request))
             return Outcome(self._handlers[type(request)](player, request, now), player)
         except ProtocolError as error:
             log.debug("refused from %r: %s %s", player, error.code, error.message)
@@ -183,6 +214,7 @@ class Lobby:
 
     def disconnect(self, player: Player, code: int, now: float) -> list[Send]:
         """``player``'s connection closed with ``code``: leave at once (1000) or hold the seat."""
+        self._nameless.pop(player, None)
         if player.id is None or self.players.get(player.id) is not player or not player.connected:
             return []  # never said hello, or already gone
         if code == 1000 or self.rejoin_window <= 0:
@@ -198,11 +230,13 @@ class Lobby:
             return []
         return [
             *self._notice(room, f"{player.name} lost the connection; their seat is held for {self.rejoin_window:g} s"),
+            *self._hand_over(room),  # an absent host would block the room for the whole window
             (room.connected(), {"type": "room", "room": room.to_message()}),
         ]
 
-    def tick(self, now: float, dt: float) -> list[Send]:
-        """Run one tick: every playing room's game and its ``state``, ends, expired seats, the lobby list."""
+    def tick(self, now: float, dt: float) -> Ticked:
+        """Run one tick: every playing room's game and its ``state``, ends, expired seats, the lobby list,
+        and connections that did not say hello in time (to close)."""
         self.ticks += 1
         sends: list[Send] = []
         for room in list(self.rooms.values()):
@@ -222,13 +256,17 @@ class Lobby:
         if self._lobby_changed:
             self._lobby_changed = False
             sends.append((self._in_lobby(), self._lobby_message()))
-        return [(to, message) for to, message in sends if to]
+        closes = [(player, HELLO_CLOSE) for player, came in self._nameless.items() if now - came >= self.hello_timeout]
+        for player, _ in closes:
+            del self._nameless[player]
+        return Ticked([(to, message) for to, message in sends if to], closes)
 
     # -- hello and rejoining -------------------------------------------------------------
 
     def _hello(self, player: Player, request: protocol.Hello, now: float) -> Outcome:
         if player.id is not None:
             raise ProtocolError("not_now", "You said hello already.", "hello")
+        self._nameless.pop(player, None)
         held = self._by_token.get(request.token) if request.token else None
         if held is not None:
             return self._resume(held)
@@ -254,6 +292,7 @@ class Lobby:
         player.connected = True
         log.info("%s is back%s; %d online", player.name, " (on a new connection)" if took_over else "", self.online)
         player.last_seq = -1  # the client may number its inputs afresh on a new connection
+        player.errors.clear()  # errors count per connection: a new one starts afresh
         self._lobby_changed = True
         room = player.room
         sends: list[Send] = [([player], self._welcome(player, resumed=True))]
@@ -261,6 +300,7 @@ class Lobby:
             sends.append(([player], self._lobby_message()))
             return Outcome(sends, player)
         sends += self._notice(room, f"{player.name} is back")
+        sends += self._hand_over(room)  # if everyone was away, the first one back hosts
         sends.append((room.connected(), {"type": "room", "room": room.to_message()}))
         if room.game is not None:
             sends.append(([player], {"type": "start", "setup": room.game.setup()}))  # the next state follows
@@ -310,6 +350,8 @@ class Lobby:
                 room = None  # a private room is joined by its code only
         if room is None:
             raise ProtocolError("no_such_room", "There is no such room (any more).", "join")
+        if player.id in room.kicked:
+            raise ProtocolError("kicked", "The host of that room sent you away.", "join")
         if room.game is not None:
             raise ProtocolError("already_playing", "That room is playing; join when the round ends.", "join")
         if len(room.members) >= room.capacity:
@@ -359,6 +401,24 @@ class Lobby:
             (present, {"type": "room", "room": room.to_message()}),
             (present, {"type": "start", "setup": room.game.setup()}),
         ]
+
+    def _kick(self, player: Player, request: protocol.Kick, now: float) -> list[Send]:
+        room = player.room
+        if room is None:
+            raise ProtocolError("not_now", "You are not in a room.", "kick")
+        if room.host is not player:
+            raise ProtocolError("not_host", "Only the host can kick a player.", "kick")
+        if request.player == player.id:
+            raise ProtocolError("bad_message", "You cannot kick yourself: leave instead.", "kick")
+        target = next((p for p in room.members if p.id == request.player), None)
+        if target is None:
+            raise ProtocolError("bad_message", "That player is not in your room.", "kick")
+        room.kicked.add(request.player)
+        log.info("%s kicked %s from %s", player.name, target.name, room.id)
+        sends = self._unseat(target, f"{target.name} was kicked")
+        if target.connected:  # a held seat is simply gone: its player finds themselves in the lobby
+            sends += [([target], {"type": "left", "reason": "kicked"}), ([target], self._lobby_message())]
+        return sends
 
     def _chat(self, player: Player, request: protocol.Chat, now: float) -> list[Send]:
         while player.chats and player.chats[0] <= now - CHAT_WINDOW:
@@ -411,11 +471,7 @@ class Lobby:
             del self.rooms[room.id]
             log.info("%s closed: nobody left", room.id)
             return []
-        sends = self._notice(room, notice)
-        if room.host is player:
-            # The connected member who joined earliest; if all are away, the earliest held seat.
-            room.host = (room.connected() or room.members)[0]
-            sends += self._notice(room, f"{room.host.name} is the host now")
+        sends = self._notice(room, notice) + self._hand_over(room)
         sends.append((room.connected(), {"type": "room", "room": room.to_message()}))
         return sends
 
@@ -445,6 +501,18 @@ class Lobby:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _hand_over(self, room: Room) -> list[Send]:
+        """Make sure the host is a member who is here: else the connected member who joined earliest."""
+        if room.host in room.members and room.host.connected:
+            return []
+        present = room.connected()
+        if not present:
+            if room.host not in room.members:
+                room.host = room.members[0]  # all away: the earliest held seat, until someone is back
+            return []
+        room.host = present[0]
+        return self._notice(room, f"{room.host.name} is the host now")
+
     def _notice(self, room: Room, text: str) -> list[Send]:
         """A line from the server in the room's chat."""
         return [(room.connected(), {"type": "chat", "scope": "room", "from": None, "name": "server", "text": text})]
@@ -453,8 +521,12 @@ class Lobby:
         return [p for p in self.players.values() if p.connected and p.room is None]
 
     def _lobby_message(self) -> Message:
-        rooms = [room.summary() for room in self.rooms.values() if not room.private]
-        return {"type": "lobby", "rooms": rooms, "online": self.online}
+        """The public rooms, at most LOBBY_ROOMS of them: waiting ones first, then playing ones, each
+        oldest first; ``total`` counts them all."""
+        public = [room for room in self.rooms.values() if not room.private]
+        listed = [room for room in public if room.game is None] + [room for room in public if room.game is not None]
+        rooms = [room.summary() for room in listed[:LOBBY_ROOMS]]
+        return {"type": "lobby", "rooms": rooms, "total": len(public), "online": self.online}
 
     def _new_code(self) -> str:
         taken = {room.code for room in self.rooms.values()}

@@ -20,6 +20,12 @@ NAME_LENGTH = (1, 16)
 ROOM_NAME_LENGTH = (1, 24)
 CHAT_LENGTH = (1, 200)
 TOKEN_LENGTH = 64  # tokens we hand out are 22 characters; anything much longer is not ours
+MAX_SEQ = 2**53 - 1  # the largest whole number every JSON reader (JavaScript's too) keeps exact
+# Characters that draw nothing by themselves: combining marks (Mn, Me), format characters such as
+# zero-width spaces (Cf), controls (Cc), lone surrogates (Cs) and spaces (Zs, Zl, Zp). A name made of
+# these alone would be invisible, and pygame refuses to render it ("Text has zero width").
+INVISIBLE = frozenset({"Mn", "Me", "Cf", "Cc", "Cs", "Zs", "Zl", "Zp"})
+ZWJ = "\u200d"  # the zero-width joiner: the one format character a name may hold (emoji sequences)
 
 
 class ProtocolError(Exception):
@@ -79,12 +85,17 @@ class Chat:
 
 
 @dataclass(frozen=True)
+class Kick:
+    player: str  # the id of the member the host sends away
+
+
+@dataclass(frozen=True)
 class Input:
     seq: int
     data: dict[str, Any]  # the game checks what is inside
 
 
-Request = Hello | Create | Join | Leave | Ready | Start | Chat | Input
+Request = Hello | Create | Join | Leave | Ready | Start | Kick | Chat | Input
 
 
 def decode(message: str | bytes) -> Request:
@@ -122,7 +133,7 @@ def _hello(data: dict[str, Any]) -> Hello:
     token = data.get("token")
     if token is not None and not (isinstance(token, str) and len(token) <= TOKEN_LENGTH):
         raise ProtocolError("bad_message", "hello's token must be the string the server gave you.", "hello")
-    return Hello(_text(data, "name", "hello", NAME_LENGTH), token)
+    return Hello(_name(data, "name", "hello", NAME_LENGTH), token)
 
 
 def _create(data: dict[str, Any]) -> Create:
@@ -132,7 +143,7 @@ def _create(data: dict[str, Any]) -> Create:
     private = data.get("private", False)
     if not isinstance(private, bool):
         raise ProtocolError("bad_message", "create's private must be true or false.", "create")
-    return Create(_text(data, "name", "create", ROOM_NAME_LENGTH), capacity, private)
+    return Create(_name(data, "name", "create", ROOM_NAME_LENGTH), capacity, private)
 
 
 def _join(data: dict[str, Any]) -> Join:
@@ -149,14 +160,21 @@ def _ready(data: dict[str, Any]) -> Ready:
     return Ready(ready)
 
 
+def _kick(data: dict[str, Any]) -> Kick:
+    player = data.get("player")
+    if not isinstance(player, str):
+        raise ProtocolError("bad_message", 'kick needs "player": the id of a player in your room.', "kick")
+    return Kick(player)
+
+
 def _chat(data: dict[str, Any]) -> Chat:
     return Chat(_text(data, "text", "chat", CHAT_LENGTH))
 
 
 def _input(data: dict[str, Any]) -> Input:
     seq, body = data.get("seq"), data.get("input")
-    if not _is_int(seq) or seq < 0:
-        raise ProtocolError("bad_message", "input needs seq: a whole number from 0 up.", "input")
+    if not _is_int(seq) or not 0 <= seq <= MAX_SEQ:
+        raise ProtocolError("bad_message", f"input needs seq: a whole number from 0 to {MAX_SEQ}.", "input")
     if not isinstance(body, dict):
         raise ProtocolError("bad_message", "input needs input: an object.", "input")
     return Input(seq, body)
@@ -169,6 +187,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], Request]] = {
     "leave": lambda data: Leave(),
     "ready": _ready,
     "start": lambda data: Start(),
+    "kick": _kick,
     "chat": _chat,
     "input": _input,
 }
@@ -182,14 +201,35 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _visible(value: str) -> bool:
+    return any(unicodedata.category(c) not in INVISIBLE for c in value)
+
+
 def _text(data: dict[str, Any], field: str, kind: str, length: tuple[int, int]) -> str:
-    """A string field, stripped, of ``length`` characters, without control characters."""
+    """A string field, stripped, of ``length`` characters, on one line, with something to see."""
     low, high = length
     value = data.get(field)
     if isinstance(value, str):
         value = value.strip()
         # Cc: control characters (line breaks, escapes); Cs: lone surrogates, which JSON allows
         # (as "\ud800") but which cannot be sent on as UTF-8.
-        if low <= len(value) <= high and not any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        if (
+            low <= len(value) <= high
+            and not any(unicodedata.category(c) in ("Cc", "Cs") for c in value)
+            and _visible(value)
+        ):
             return value
-    raise ProtocolError("bad_message", f"{kind} needs {field}: text of {low} to {high} characters on one line.", kind)
+    raise ProtocolError(
+        "bad_message", f"{kind} needs {field}: text of {low} to {high} characters on one line, not all blank.", kind
+    )
+
+
+def _name(data: dict[str, Any], field: str, kind: str, length: tuple[int, int]) -> str:
+    """A player's or a room's name: :func:`_text`, and no format characters (zero-width spaces,
+    direction overrides...) but the zero-width joiner that glues emoji together."""
+    value = _text(data, field, kind, length)
+    if any(unicodedata.category(c) == "Cf" and c != ZWJ for c in value):
+        raise ProtocolError(
+            "bad_message", f"{kind}'s {field} has an invisible formatting character: type it again.", kind
+        )
+    return value

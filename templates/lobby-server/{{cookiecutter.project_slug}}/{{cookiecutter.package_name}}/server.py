@@ -14,11 +14,12 @@ from collections.abc import Callable
 import toad
 
 from . import protocol, settings
-from .lobby import Lobby, Player, Send
+from .lobby import HELLO_TIMEOUT, Lobby, Player, Send
 
 log = logging.getLogger(__name__)
 
 REPLACED = (4000, "replaced by a newer connection")
+MAX_CONNECTIONS = 1000  # connections at once; one more is answered 503 by toad
 
 
 class GameServer:
@@ -37,16 +38,25 @@ class GameServer:
         tick_rate: int = settings.TICK_RATE,
         rejoin_window: float = settings.REJOIN_WINDOW,
         room_capacity: int = settings.ROOM_CAPACITY,
+        max_connections: int | None = MAX_CONNECTIONS,
+        hello_timeout: float = HELLO_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.tick_interval = 1.0 / tick_rate
         self.clock = clock
-        self.lobby = Lobby(tick_rate=tick_rate, rejoin_window=rejoin_window, room_capacity=room_capacity)
+        self.lobby = Lobby(
+            tick_rate=tick_rate, rejoin_window=rejoin_window, room_capacity=room_capacity, hello_timeout=hello_timeout
+        )
         # 65536 bytes is far above any message of ours (4096 gets a polite "too_large"); past it toad
-        # closes with 1009. 60 messages a second is three times what a client sends at 20 ticks.
-        self.server = toad.Server(max_message_size=65536, max_messages_per_second=60)
+        # closes with 1009. A playing client sends one input per tick (plus the odd chat or ready), so
+        # the message limit is three times the tick rate, and never under 60 a second.
+        self.server = toad.Server(
+            max_message_size=65536,
+            max_messages_per_second=max(60, 3 * tick_rate),
+            max_connections=max_connections,
+        )
         self.server.onopen(self._on_open)
         self.server.onmessage(self._on_message)
         self.server.onclose(self._on_close)
@@ -81,7 +91,13 @@ class GameServer:
             # This tick ran late (a slow machine, a debugger): run it once with the real dt and carry
             # on from now, rather than a burst of catch-up ticks that would make it later still.
             self._next_tick = now + self.tick_interval
-        self._send(self.lobby.tick(now, dt))
+        ticked = self.lobby.tick(now, dt)
+        self._send(ticked.sends)
+        for player, (code, reason) in ticked.closes:
+            client = self.server.client_of(player)
+            if client is not None:
+                log.debug("closing %s: %s", client.address, reason)
+                client.close(code, reason)
 
     def run(self) -> None:
         """Step until :meth:`request_stop`, then :meth:`stop`."""
@@ -115,7 +131,7 @@ class GameServer:
 
     def _on_open(self, client: toad.Client) -> Player:
         log.debug("connection from %s", client.address)
-        return Player()  # toad hands this Player to every later callback of this connection
+        return self.lobby.connect(self.clock())  # toad hands this Player to every later callback
 
     def _on_message(self, player: Player, message: str | bytes) -> None:
         outcome = self.lobby.receive(player, message, self.clock())
@@ -145,10 +161,13 @@ class GameServer:
         """This connection is ``held`` from now on (a hello with its token)."""
         client = self.server.client_of(new)
         old = self.server.client_of(held)
-        if old is not None and old is not client and old.is_open:
-            # The player's previous connection is still open (its loss not noticed yet): retire it.
+        if old is not None and old is not client:
+            # The player's previous connection no longer speaks for them, open or not: one still
+            # closing (say, our own close waiting for the peer's answer) would otherwise report
+            # ``held`` in its onclose and drop the player while this connection plays on.
             old.player = old
-            old.close(*REPLACED)
+            if old.is_open:  # its loss not noticed yet: retire it
+                old.close(*REPLACED)
         if client is not None:
             client.player = held  # toad's client_of() and broadcast(to=...) follow
 

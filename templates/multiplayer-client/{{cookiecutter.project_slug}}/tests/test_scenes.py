@@ -5,8 +5,9 @@ from pathlib import Path
 import pygame
 import pytest
 
+from {{ cookiecutter.package_name }} import bot as b
 from {{ cookiecutter.package_name }} import model as m
-from {{ cookiecutter.package_name }} import scenes
+from {{ cookiecutter.package_name }} import scenes, ui
 
 SETUP = {"world": [800, 600], "speed": 240, "radius": 16, "tick_rate": 20, "colors": {}, "target": 10}
 ROOMS = [
@@ -131,6 +132,10 @@ def test_room_draws_for_host_and_guest_and_buttons_act(app: scenes.App) -> None:
     assert not scene.start_button.visible
     feed(app, {"type": "end", "result": {"winner": "p2", "scores": {"p1": 3, "p2": 10}}})
     app.draw(0.0)
+    assert scenes.result_headline(app.model) == 'Zoë\'s "Big" \\ 🐸 won!'
+    feed(app, {"type": "end", "result": {"winner": None, "scores": {"p1": 10, "p2": 10}}})
+    app.draw(0.0)
+    assert scenes.result_headline(app.model) == "Draw!"
 
 
 def test_game_draws_before_and_after_the_first_state_and_esc_leaves(app: scenes.App) -> None:
@@ -166,8 +171,15 @@ def test_inputs_go_out_at_the_tick_rate_whatever_the_frame_rate(app: scenes.App)
         app.tick_inputs(1 / 60)
     count = len([msg for msg in sent(app) if msg["type"] == "input"])
     assert 19 <= count <= 20  # float rounding may leave the 20th for the next frame
-    app.tick_inputs(5.0)  # a stalled frame: a few ticks, not a burst of 100
-    assert len([msg for msg in sent(app) if msg["type"] == "input"]) <= count + 3
+    app.tick_inputs(0.3)  # a slow frame catches up a few ticks at most
+    caught_up = len([msg for msg in sent(app) if msg["type"] == "input"])
+    assert count + 1 <= caught_up <= count + scenes.App.MAX_CATCH_UP
+    app.tick_inputs(5.0)  # a stall (the window dragged): its 100 ticks are dropped, not sent at once
+    app.tick_inputs(1 / 60)
+    assert len([msg for msg in sent(app) if msg["type"] == "input"]) == caught_up
+    for _ in range(60):  # and then the tick rate again
+        app.tick_inputs(1 / 60)
+    assert 19 <= len([msg for msg in sent(app) if msg["type"] == "input"]) - caught_up <= 20
 
 
 @pytest.mark.parametrize("link", [m.RECONNECTING, m.FAILED])
@@ -199,3 +211,119 @@ def test_toasts_and_screenshots(app: scenes.App, tmp_path: Path) -> None:
     app.draw(1.2)
     app.draw(2.5)
     assert [p.name for p in tmp_path.iterdir()] == ["lobby.png"]
+
+
+HOSTILE = ["\u034f", "\u200b", "\u200d", "\u0301", "", "\ud800", "\x00", "W" * 300]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=["cgj", "zwsp", "zwj", "combining", "empty", "surrogate", "nul", "300"])
+def test_every_scene_draws_whatever_names_other_players_choose(app: scenes.App, name: str) -> None:
+    """A name or room name that pygame cannot draw (zero width...) must not crash anybody's client."""
+    assert ui.render(name, 24).get_width() > 0 and ui.text_width(name, 24) > 0
+    assert ui.fit(name, 24, 100) == ui.clean(name) or ui.text_width(ui.fit(name, 24, 100), 24) <= 100
+    name_scene = app.scenes["name"]
+    assert isinstance(name_scene, scenes.NameScene)
+    name_scene.name.text = name
+    app.draw(0.0)
+    app.model.link_open()
+    welcome = {"type": "welcome", "id": "p1", "name": name, "token": "t", "resumed": False, "tick_rate": 20}
+    rooms = [{"id": "r1", "name": name, "players": 1, "capacity": 8, "state": "waiting"}]
+    feed(app, welcome, {"type": "lobby", "rooms": rooms, "online": 2, "total": 1})
+    feed(app, {"type": "chat", "scope": "lobby", "from": "p2", "name": name, "text": name})
+    feed(app, {"type": "error", "code": "bad_message", "message": name, "about": None})
+    assert app.scene().key == "lobby"
+    app.draw(0.0)
+    members = [
+        {"id": "p1", "name": name, "ready": False, "connected": True},
+        {"id": "p2", "name": name, "ready": True, "connected": False},
+    ]
+    info = {"id": "r1", "name": name, "code": "QWER", "private": True, "host": "p1", "capacity": 4}
+    feed(app, {"type": "room", "room": {**info, "state": "waiting", "players": members}})
+    feed(app, {"type": "chat", "scope": "room", "from": "p2", "name": name, "text": name})
+    app.draw(0.0)
+    feed(app, {"type": "end", "result": {"winner": "p2", "scores": {"p1": 1, "p2": 2}}})
+    app.draw(0.0)
+    feed(app, {"type": "end", "result": {"winner": "p9", "scores": {"p9": 1}}})  # an id not in the room
+    app.draw(0.0)
+    feed(app, {"type": "start", "setup": SETUP})
+    players = {pid: {"x": 50.0, "y": 60.0, "score": 1, "ack": 0} for pid in ("p1", "p2", "p9")}
+    feed(app, {"type": "state", "tick": 1, "state": {"players": players, "coins": [], "time_left": 9}})
+    assert app.scene().key == "game"
+    app.draw(0.1)
+    app.model.link_failed(name)
+    app.draw(0.2)
+    assert app.scene().key == "lost"
+
+
+def test_the_lobby_says_how_many_rooms_it_does_not_list_and_scrolls(app: scenes.App) -> None:
+    welcomed(app)
+    assert app.model.total_rooms == 2  # no "total" in the message: the list is all there is
+    rooms = [{"id": f"r{i}", "name": f"R{i}", "players": 1, "capacity": 8, "state": "waiting"} for i in range(50)]
+    feed(app, {"type": "lobby", "rooms": rooms, "online": 400, "total": 132})
+    assert (len(app.model.rooms), app.model.total_rooms) == (50, 132)
+    lobby = app.scenes["lobby"]
+    assert isinstance(lobby, scenes.LobbyScene)
+    app.draw(0.0)
+    lobby.scroll_by(10)
+    click(app, lobby.row_rect(0).center)
+    lobby.scroll_by(1000)  # kept within the list
+    assert lobby.scroll == 50 - lobby.visible_rows()
+    app.draw(0.0)
+    feed(app, {"type": "lobby", "rooms": rooms[:3], "online": 3})  # the list shrank: back in range
+    app.draw(0.0)
+    assert lobby.scroll == 0 and app.model.total_rooms == 3
+    assert sent(app) == [{"type": "join", "room": "r10"}]
+
+
+def test_the_host_kicks_and_the_kicked_player_hears_it(app: scenes.App) -> None:
+    welcomed(app)
+    feed(app, {"type": "room", "room": room()})
+    scene = app.scenes["room"]
+    assert isinstance(scene, scenes.RoomScene)
+    app.draw(0.0)
+    assert [button.visible for button in scene.kick_buttons[:3]] == [False, True, False]  # not me; Bo
+    click(app, scene.kick_buttons[1].rect.center)
+    click(app, scene.kick_buttons[0].rect.center)  # hidden: nothing
+    assert sent(app) == [{"type": "kick", "player": "p2"}]
+    feed(app, {"type": "room", "room": room(host="p2")})  # Bo hosts now: no kick buttons for me
+    app.draw(0.0)
+    assert not any(button.visible for button in scene.kick_buttons)
+    click(app, scene.kick_buttons[0].rect.center)
+    assert len(sent(app)) == 1
+    feed(app, {"type": "left", "reason": "kicked"}, {"type": "lobby", "rooms": ROOMS, "online": 5})
+    assert app.scene().key == "lobby" and app.model.kicked_from == {"r1"}
+    assert app.model.current_toasts(0.0) == ["You were removed from the room"]
+    feed(app, {"type": "error", "code": "kicked", "message": "The host removed you from this room.", "about": "join"})
+    assert app.model.current_toasts(0.0)[-1] == "The host removed you from this room."
+    app.draw(0.0)
+
+
+def test_a_bot_that_becomes_host_starts_the_game(app: scenes.App) -> None:
+    bot = b.Bot(app, "Ana", room="Fun", players=2)
+    welcomed(app)
+    bot.update(0.0)
+    assert sent(app) == [{"type": "join", "room": "r1"}]
+    guest = room(host="p2", ready=True)
+    for member in guest["players"]:
+        member["connected"] = True
+    feed(app, {"type": "room", "room": guest})
+    bot.update(1.0)  # hello, and it is ready already: nothing to start, it does not host
+    assert sent(app)[1:] == [{"type": "chat", "text": "hello from Ana"}]
+    host = dict(guest, host="p1")  # the host's connection dropped: the server hands the room to us
+    host["players"] = [dict(guest["players"][0]), dict(guest["players"][1], connected=False)]
+    feed(app, {"type": "room", "room": host})
+    bot.update(2.0)  # Bo is away: one connected member, fewer than --players 2
+    assert sent(app)[-1]["type"] == "chat"
+    host["players"][1]["connected"] = True  # Bo is back, ready
+    feed(app, {"type": "room", "room": host})
+    bot.update(3.0)
+    assert sent(app)[-1] == {"type": "start"}
+
+
+def test_a_kicked_bot_does_not_go_back(app: scenes.App) -> None:
+    bot = b.Bot(app, "Ana", room="Fun")
+    welcomed(app)
+    feed(app, {"type": "room", "room": room(host="p2")})
+    feed(app, {"type": "left", "reason": "kicked"}, {"type": "lobby", "rooms": ROOMS, "online": 5})
+    bot.update(0.0)
+    assert sent(app) == [{"type": "create", "name": "Fun", "private": False}]

@@ -2,11 +2,14 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pygame
 
 from {{ cookiecutter.package_name }} import model as m
 from {{ cookiecutter.package_name }} import scenes
@@ -77,11 +80,58 @@ def test_a_first_connect_that_fails_offers_retry() -> None:
         app.close()
 
 
+def test_the_window_keeps_drawing_while_a_silent_server_times_out_then_retry_works() -> None:
+    # Accepts TCP (the kernel does, into the backlog) but never answers the WebSocket handshake.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        app = scenes.App(f"ws://127.0.0.1:{port}", "Ana", open_timeout=0.6)
+        try:
+            for attempt in range(2):  # the first connect, then Retry from the failure screen
+                if attempt == 0:
+                    assert app.connect("Ana")
+                else:
+                    lost = app.scenes["lost"]
+                    assert isinstance(lost, scenes.LostScene)
+                    lost.retry_button.on_click()
+                assert app.model.link == m.CONNECTING
+                frames, longest = 0, 0.0
+                while app.model.link == m.CONNECTING:
+                    assert app.scene().key == "name"
+                    started = time.monotonic()
+                    app.frame()
+                    longest = max(longest, time.monotonic() - started)
+                    frames += 1
+                    assert frames < 2000, "still connecting long after open_timeout"
+                assert app.model.link == m.FAILED and app.scene().key == "lost"
+                assert "timed out" in app.model.link_error
+                # ~36 frames at 60 fps in 0.6 s; a loaded machine draws fewer, but never just one.
+                assert frames >= 4 and longest < 0.5, (frames, longest)
+                app.draw(time.monotonic())
+        finally:
+            app.close()
+
+
+def test_closing_the_window_while_connecting_exits_at_once() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        app = scenes.App(f"ws://127.0.0.1:{silent.getsockname()[1]}", "Ana", open_timeout=30)
+        started = time.monotonic()
+        try:
+            assert app.connect("Ana")
+            for _ in range(3):
+                app.frame()
+            pygame.event.post(pygame.event.Event(pygame.QUIT))
+            assert app.run() == "quit"
+        finally:
+            app.close()
+        assert time.monotonic() - started < 5  # not the 30 s of open_timeout
+
+
 def test_bot_plays_against_the_scripted_server(tmp_path: Path) -> None:
     server = ScriptedServer(game_ticks=20)  # one-second games
     # With --screenshot the bot stays 1.3 s on each screen: name, lobby, room, then a game of 1 s.
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--bot", "--name", "bot1", "--url", server.url]
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}"]
+    command += ["--bot", "--name", "bot1", "--url", server.url]
     command += ["--players", "1", "--seconds", "6", "--report", str(report), "--screenshot", str(tmp_path)]
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
     try:

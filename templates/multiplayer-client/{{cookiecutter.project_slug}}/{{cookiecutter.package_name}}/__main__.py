@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         reason = f"error: {exc!r}"
     app.close(leave=True)
     if args.report:
-        args.report.write_text(json.dumps(bot.report(reason), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(bot.report(reason), indent=2, ensure_ascii=False) + "\n"
+        # backslashreplace: a lone surrogate someone put in a chat line must not lose the whole report.
+        args.report.write_text(text, encoding="utf-8", errors="backslashreplace")
     return 0 if reason == "seconds" else 1
 
 

@@ -3,7 +3,11 @@
 Flow: connect as its name; in the lobby join the waiting public room named
 ``--room`` or create it; in the room say "hello from <name>" once, then get ready;
 as the host, start once at least ``--players`` members are all ready; in the game
-head for the nearest coin (``game.bot_input``); after a game, ready again. A lost
+head for the nearest coin (``game.bot_input``); after a game, ready again. The host
+is whoever the latest ``room`` message names: when the host's connection drops the
+server hands the room to the earliest connected member, and a bot that becomes host
+then starts the game itself. A bot the host kicked does not go back to that room
+(it creates its own room of the same name instead). A lost
 connection is toad's to bring back (the App sends hello with the token); a failed
 one is retried every couple of seconds, as a player would press Retry.
 """
@@ -63,7 +67,14 @@ class Bot:
             return  # connecting or reconnecting: toad is on it
         if model.screen == LOBBY and model.lobby_seen:
             target = next(
-                (r for r in model.rooms if r.name == self.room and r.state == "waiting" and r.players < r.capacity),
+                (
+                    r
+                    for r in model.rooms
+                    if r.name == self.room
+                    and r.state == "waiting"
+                    and r.players < r.capacity
+                    and r.id not in model.kicked_from
+                ),
                 None,
             )
             if self._may("enter", now):
@@ -79,6 +90,7 @@ class Bot:
             me = room.member(model.me)
             if room.state == "waiting" and me is not None and not me.ready and self._may("ready", now):
                 net.ready(True)
+            # can_start() reads room.host afresh each frame: a bot handed the host role starts from now on.
             connected = [m for m in room.players if m.connected]
             if len(connected) >= self.players and model.can_start() and self._may("start", now):
                 net.start()

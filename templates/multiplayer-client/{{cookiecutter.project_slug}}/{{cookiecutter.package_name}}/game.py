@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import pygame
 
-from .ui import font as _font
+from .ui import fit, render
 
 #: The top of the window above the arena holds the score bar.
 BAR_HEIGHT = 40
@@ -118,7 +118,8 @@ def draw(surface: pygame.Surface, view: View) -> None:
         pygame.draw.circle(surface, color, center, radius)
         if avatar.me:
             pygame.draw.circle(surface, (255, 255, 255), center, radius + 3, 2)
-        label = _font(20).render(avatar.name, True, (230, 232, 240))
+        # render() never raises, whatever the name (see ui.render); fit() keeps a long one short.
+        label = render(fit(avatar.name, 20, 160), 20, (230, 232, 240))
         surface.blit(label, label.get_rect(midbottom=(center[0], center[1] - radius - 4)))
 
     pygame.draw.rect(surface, (14, 16, 24), (0, 0, width, BAR_HEIGHT))
@@ -127,9 +128,9 @@ def draw(surface: pygame.Surface, view: View) -> None:
     for avatar in sorted(view.avatars, key=lambda a: -a.score):
         pygame.draw.circle(surface, avatar.color, (x + 8, BAR_HEIGHT // 2), 7)
         color = (255, 255, 255) if avatar.me else (200, 204, 214)
-        text = _font(24).render(f"{avatar.name} {avatar.score}", True, color)
+        text = render(f"{fit(avatar.name, 24, 140)} {avatar.score}", 24, color)
         surface.blit(text, (x + 20, BAR_HEIGHT // 2 - text.get_height() // 2))
         x += 32 + text.get_width()
     seconds = max(0, math.ceil(view.time_left))
-    clock = _font(28).render(f"{seconds // 60}:{seconds % 60:02d}   first to {view.target}", True, (255, 255, 255))
+    clock = render(f"{seconds // 60}:{seconds % 60:02d}   first to {view.target}", 28, (255, 255, 255))
     surface.blit(clock, clock.get_rect(midright=(width - 12, BAR_HEIGHT // 2)))

@@ -136,8 +136,10 @@ class Model:
         self.token: str | None = None  # the rejoin token from `welcome`
         self.tick_rate = 20
         self.lobby_seen = False  # a `lobby` arrived since the last welcome
-        self.rooms: list[RoomInfo] = []
+        self.rooms: list[RoomInfo] = []  # the server lists at most 50 public rooms...
+        self.total_rooms = 0  # ...of this many (``lobby.total``; the list's length when it is not sent)
         self.online = 0
+        self.kicked_from: set[str] = set()  # rooms whose host removed us (the bot does not go back)
         self.room: Room | None = None
         self.chat: deque[ChatLine] = deque(maxlen=CHAT_LINES)
         self.toasts: list[tuple[str, float]] = []  # (text, shown until)
@@ -217,6 +219,8 @@ class Model:
             RoomInfo(str(r["id"]), str(r["name"]), int(r["players"]), int(r["capacity"]), str(r["state"]))
             for r in msg["rooms"]
         ]
+        total = msg.get("total")
+        self.total_rooms = max(len(self.rooms), int(total) if total is not None else 0)
         self.online = int(msg.get("online", 0))
         self.lobby_seen = True
 
@@ -243,12 +247,16 @@ class Model:
             self.stats.rooms_seen.append(self.room.id)
 
     def _on_left(self, msg: dict, now: float) -> None:
+        if msg.get("reason") == "kicked" and self.room is not None:
+            self.kicked_from.add(self.room.id)
         self.room = None
         self.result = None
         self._end_game()
         self.screen = LOBBY
         if msg.get("reason") == "expired":
             self.toast("You were away too long: your seat was given up.", now)
+        elif msg.get("reason") == "kicked":
+            self.toast("You were removed from the room", now)
 
     def _on_chat(self, msg: dict, now: float) -> None:
         line = ChatLine(str(msg["scope"]), msg.get("from"), str(msg.get("name") or ""), str(msg["text"]))

@@ -10,12 +10,21 @@ This module adds the protocol's shape: every message is a JSON object with a
 The send helpers (:meth:`Net.create`, :meth:`Net.join`, ...) are the actions:
 the screens call them on clicks and the bot calls the very same ones.
 Each returns whether the message went out (``False`` while reconnecting).
+
+Opening: ``toad.Connection.open()`` blocks until the opening handshake is done
+(up to ``open_timeout`` seconds), so :meth:`Net.connect` runs it on a short-lived
+helper thread and the window keeps drawing "connecting…". That thread only
+opens the connection: no game code runs on it (toad's events still reach the
+game's thread through ``toad.pg.pump()``), and it hands its outcome over in a
+thread-safe queue that the frame loop reads with :meth:`Net.poll_open`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from typing import Any
 
 import toad
@@ -37,18 +46,65 @@ class Net:
         self.name = ""
         self.token: str | None = None  # from `welcome`; sent in every hello so the server returns our seat
         self.quitting = False
+        # Opening on the helper thread: its outcome (None: open, else why not) and whether the game gave up.
+        self._outcomes: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._opener: threading.Thread | None = None
+        self._cancelled = threading.Event()
 
     # -- the connection --------------------------------------------------------------
 
-    def connect(self, name: str) -> None:
-        """Open the connection as ``name``; blocks until it is open (at most ``open_timeout`` seconds).
+    def connect(self, name: str) -> bool:
+        """Start opening the connection as ``name``; returns at once (``False`` if already opening).
 
-        Raises :class:`toad.ConnectionFailed` with a sentence for the player if it cannot.
-        ``hello`` goes out when the ``toad.pg.OPEN`` event arrives (see :meth:`on_open`).
+        The handshake runs on a helper thread (at most ``open_timeout`` seconds); :meth:`poll_open`
+        says how it went. ``hello`` goes out when the ``toad.pg.OPEN`` event arrives (see :meth:`on_open`).
         """
+        if self.opening:
+            return False
         self.name = name
         self.quitting = False
-        self.conn.open(block=False)
+        self._cancelled.clear()
+        self._opener = threading.Thread(target=self._open, name="connect", daemon=True)
+        self._opener.start()
+        return True
+
+    def _open(self) -> None:
+        # The helper thread: toad's open() and nothing else. A daemon, so closing the window
+        # while it waits for a silent server does not keep the program alive.
+        try:
+            self.conn.open(block=False)
+        except toad.ToadError as exc:  # ConnectionFailed: a sentence for the player
+            self._outcomes.put(str(exc) or "cannot connect")
+            return
+        except Exception as exc:  # a bug must still end "connecting…"
+            logger.exception("opening the connection failed unexpectedly")
+            self._outcomes.put(f"cannot connect: {exc!r}")
+            return
+        if self._cancelled.is_set():  # the game quit while we waited: do not stay connected
+            self.conn.close(1000, "bye")
+        self._outcomes.put(None)
+
+    @property
+    def opening(self) -> bool:
+        """Whether the helper thread is still opening the connection (its outcome not yet polled)."""
+        return self._opener is not None
+
+    def poll_open(self) -> tuple[bool, str] | None:
+        """The outcome of :meth:`connect`, once: ``(True, "")`` opened, ``(False, why)`` failed; ``None`` meanwhile.
+
+        Called every frame on the game's thread. Never blocks.
+        """
+        try:
+            outcome = self._outcomes.get_nowait()
+        except queue.Empty:
+            return None
+        self._opener = None
+        return (True, "") if outcome is None else (False, outcome)
+
+    def cancel(self) -> None:
+        """Give up a :meth:`connect` still under way (the window closed): if it opens after all, it closes."""
+        self.quitting = True
+        self._cancelled.set()
 
     @property
     def connected(self) -> bool:
@@ -124,6 +180,10 @@ class Net:
     def start(self) -> bool:
         """Start the game (host only, everyone ready)."""
         return self.send({"type": "start"})
+
+    def kick(self, player_id: str) -> bool:
+        """Remove a member from my room (host only); they go back to the lobby."""
+        return self.send({"type": "kick", "player": player_id})
 
     def chat(self, text: str) -> bool:
         """Say something to the room, or to the lobby when not in a room."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from time import monotonic
 from typing import Protocol
@@ -24,7 +25,7 @@ import toad
 import toad.pg
 
 from . import game, settings, ui
-from .model import CONNECTING, FAILED, GAME, LOBBY, NAME, RECONNECTING, ROOM, Model
+from .model import CONNECTING, FAILED, GAME, LOBBY, NAME, RECONNECTING, ROOM, Member, Model, RoomInfo
 from .net import Net
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class LobbyScene(Scene):
     def __init__(self, app: App) -> None:
         super().__init__(app)
         self.private = False
+        self.scroll = 0  # the first room shown (the mouse wheel scrolls the list)
         self.room_name = ui.TextInput((520, 100, 260, 40), "Room name", settings.MAX_ROOM_NAME, self.create)
         self.private_button = ui.Button((520, 150, 125, 38), "Public", self.toggle_private, ui.PANEL_LIGHT)
         self.create_button = ui.Button((655, 150, 125, 38), "Create", lambda: self.create(self.room_name.text))
@@ -127,20 +129,31 @@ class LobbyScene(Scene):
 
     def handle(self, event: pygame.event.Event) -> None:
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
-            for i, room in enumerate(self.app.model.rooms[: self.visible_rows()]):
+            for i, room in enumerate(self.shown_rooms()):
                 if self.row_rect(i).collidepoint(event.pos) and room.state == "waiting":
                     self.app.net.join(room.id)
+        elif event.type == pygame.MOUSEWHEEL and self.LIST.collidepoint(pygame.mouse.get_pos()):
+            self.scroll_by(-event.y)
         super().handle(event)
 
     def visible_rows(self) -> int:
-        return (self.LIST.height - 48) // self.ROW
+        return (self.LIST.height - 62) // self.ROW  # below the title, above the "N of M" line
+
+    def scroll_by(self, rows: int) -> None:
+        """Scroll the room list by ``rows`` (kept within the list)."""
+        self.scroll = max(0, min(self.scroll + rows, len(self.app.model.rooms) - self.visible_rows()))
+
+    def shown_rooms(self) -> list[RoomInfo]:
+        """The rooms in view, from :attr:`scroll`."""
+        self.scroll_by(0)  # the list may have shrunk since
+        return self.app.model.rooms[self.scroll : self.scroll + self.visible_rows()]
 
     def draw(self, surface: pygame.Surface, now: float) -> None:
         model = self.app.model
         ui.draw_text(surface, f"Lobby — {model.my_name}", (20, 18), 32)
         ui.draw_text(surface, f"{model.online} online", (780, 22), 24, ui.MUTED, "topright")
         ui.panel(surface, self.LIST, "Rooms (click to join)")
-        rooms = model.rooms[: self.visible_rows()]
+        rooms = self.shown_rooms()
         if not rooms:
             ui.draw_text(surface, "No rooms yet: create one →", self.LIST.center, 26, ui.MUTED, "center")
         mouse = pygame.mouse.get_pos()
@@ -154,6 +167,14 @@ class LobbyScene(Scene):
             ui.draw_text(surface, count, (rect.x + 320, rect.centery), 26, ui.TEXT, "midright")
             state_color = ui.GOOD if room.state == "waiting" else ui.GOLD
             ui.draw_text(surface, room.state, (rect.right - 10, rect.centery), 24, state_color, "midright")
+        footer: list[str] = []
+        if len(model.rooms) > len(rooms):
+            footer.append(f"{self.scroll + 1}–{self.scroll + len(rooms)} of {len(model.rooms)} (wheel scrolls)")
+        if model.total_rooms > len(model.rooms):  # the server lists 50 at most
+            footer.append(f"{len(model.rooms)} of {model.total_rooms} rooms: others by code")
+        if footer:
+            pos = (self.LIST.x + 12, self.LIST.bottom - 14)
+            ui.draw_text(surface, " · ".join(footer), pos, 20, ui.MUTED, "midleft", self.LIST.width - 24)
 
         ui.panel(surface, pygame.Rect(505, 60, 290, 150), "")
         ui.draw_text(surface, "Create a room", (520, 70), 24, ui.MUTED)
@@ -175,6 +196,7 @@ class RoomScene(Scene):
 
     key = "room"
     LIST = pygame.Rect(20, 70, 470, 320)
+    ROW = 32
 
     def __init__(self, app: App) -> None:
         super().__init__(app)
@@ -182,7 +204,33 @@ class RoomScene(Scene):
         self.start_button = ui.Button((520, 140, 260, 46), "Start", app.net.start, ui.GOLD)
         self.leave_button = ui.Button((520, 200, 260, 46), "Leave", app.net.leave, ui.BAD)
         self.chat = ui.ChatBox((20, 405, 760, 220), app.net.chat)
-        self.widgets = [self.ready_button, self.start_button, self.leave_button, self.chat]
+        # The host's "kick" on each other member's row (row i kicks whoever is on row i when clicked).
+        self.kick_buttons = [
+            ui.Button((self.LIST.x + 290, self.row_y(i) - 12, 56, 24), "kick", self._kicker(i), ui.BAD, 22)
+            for i in range(self.visible_rows())
+        ]
+        for button in self.kick_buttons:
+            button.visible = False  # draw() shows them to the host, on the other members' rows
+        self.widgets = [self.ready_button, self.start_button, self.leave_button, self.chat, *self.kick_buttons]
+
+    def row_y(self, index: int) -> int:
+        """The middle of member row ``index``."""
+        return self.LIST.y + 54 + index * self.ROW
+
+    def visible_rows(self) -> int:
+        return (self.LIST.height - 54) // self.ROW  # a big room's last rows give way to "+N more"
+
+    def shown_members(self) -> list[Member]:
+        room = self.app.model.room
+        return room.players[: self.visible_rows()] if room else []
+
+    def _kicker(self, index: int) -> Callable[[], object]:
+        def kick() -> None:
+            members = self.shown_members()
+            if index < len(members) and self.app.model.is_host() and members[index].id != self.app.model.me:
+                self.app.net.kick(members[index].id)
+
+        return kick
 
     def toggle_ready(self) -> None:
         model = self.app.model
@@ -201,12 +249,18 @@ class RoomScene(Scene):
         elif room.code:
             ui.draw_text(surface, f"code {room.code}", (780, 22), 24, ui.MUTED, "topright")
         ui.panel(surface, self.LIST, f"Players {len(room.players)}/{room.capacity}")
-        for i, member in enumerate(room.players):
-            y = self.LIST.y + 54 + i * 32
+        members = self.shown_members()
+        hosting = model.is_host()  # room.host from the latest `room`: it moves when a host leaves
+        for i, button in enumerate(self.kick_buttons):
+            button.visible = hosting and i < len(members) and members[i].id != model.me
+        for i, member in enumerate(members):
+            y = self.row_y(i)
             pygame.draw.circle(surface, model.color_of(member.id), (self.LIST.x + 22, y), 8)
-            name = member.name + (" (you)" if member.id == model.me else "")
+            you = " (you)" if member.id == model.me else ""
             color = ui.TEXT if member.connected else ui.MUTED
-            rect = ui.draw_text(surface, name, (self.LIST.x + 40, y), 26, color, "midleft", 250)
+            name = ui.fit(member.name, 26, 170 if you else 230) + you
+            rect = ui.draw_text(surface, name, (self.LIST.x + 40, y), 26, color, "midleft")
+            self.kick_buttons[i].draw(surface)
             if member.id == room.host:
                 draw_crown(surface, (rect.right + 16, y))
                 ui.draw_text(surface, "host", (rect.right + 30, y), 20, ui.GOLD, "midleft")
@@ -217,6 +271,9 @@ class RoomScene(Scene):
             else:
                 mark, mark_color = "not ready", ui.MUTED
             ui.draw_text(surface, mark, (self.LIST.right - 14, y), 24, mark_color, "midright")
+        if len(room.players) > len(members):
+            more = f"+{len(room.players) - len(members)} more"
+            ui.draw_text(surface, more, (self.LIST.right - 14, self.LIST.bottom - 8), 20, ui.MUTED, "bottomright")
 
         me = room.member(model.me)
         self.ready_button.label = "Not ready" if me and me.ready else "Ready"
@@ -242,15 +299,23 @@ def draw_crown(surface: pygame.Surface, center: tuple[int, int]) -> None:
     pygame.draw.polygon(surface, ui.GOLD, points)
 
 
+def result_headline(model: Model) -> str:
+    """The last game's headline: "Ana won!", or "Draw!" when ``winner`` is null (equal top scores, nobody left)."""
+    winner = (model.result or {}).get("winner")
+    if winner is None:
+        return "Draw!"
+    names = {m.id: m.name for m in model.room.players} if model.room else {}
+    return f"{ui.fit(str(names.get(winner, winner)), 28, 200)} won!"
+
+
 def draw_result(surface: pygame.Surface, model: Model, rect: pygame.Rect) -> None:
     """The last game's winner and scores."""
     assert model.result is not None
     ui.panel(surface, rect, "Last game")
     names = {m.id: m.name for m in model.room.players} if model.room else {}
-    winner = model.result.get("winner")
-    ui.draw_text(surface, f"{names.get(winner, winner)} won!", (rect.x + 12, rect.y + 38), 28, ui.GOLD)
+    ui.draw_text(surface, result_headline(model), (rect.x + 12, rect.y + 38), 28, ui.GOLD, "topleft", rect.width - 24)
     scores = sorted(model.result.get("scores", {}).items(), key=lambda kv: -kv[1])
-    line = "  ".join(f"{names.get(pid, pid)} {score}" for pid, score in scores)
+    line = "  ".join(f"{ui.fit(str(names.get(pid, pid)), 22, 90)} {score}" for pid, score in scores)
     ui.draw_text(surface, line, (rect.x + 12, rect.y + 70), 22, ui.TEXT, "topleft", rect.width - 24)
 
 
@@ -328,7 +393,6 @@ class App:
         self.net = Net(url, open_timeout)
         self.driver: Driver | None = None
         self.running = True
-        self._connect_as: str | None = None  # set by connect(), opened at the end of the frame
         self._accumulator = 0.0
         self._last = monotonic()
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
@@ -344,16 +408,17 @@ class App:
     def connect(self, name: str) -> bool:
         """Connect as ``name`` (the name screen's Enter); ``False`` if the name is not valid.
 
-        Shows "connecting…" for a frame first: the opening handshake itself blocks (at most ``open_timeout``).
+        Returns at once: the opening handshake runs on a helper thread (at most ``open_timeout``
+        seconds) while the frames go on showing "connecting…"; :meth:`frame` hears how it went.
         """
         valid = valid_name(name)
         if valid is None:
             self.model.toast(f"A name is 1 to {settings.MAX_NAME} characters.", monotonic())
             return False
-        if self.model.link in (CONNECTING, RECONNECTING) or self.net.connected:
+        if self.model.link in (CONNECTING, RECONNECTING) or self.net.connected or self.net.opening:
             return False
         self.model.link_connecting()
-        self._connect_as = valid
+        self.net.connect(valid)
         return True
 
     def retry(self) -> None:
@@ -395,24 +460,33 @@ class App:
                 self.on_toad_event(event, now)
             else:
                 self.scene().handle(event)
+        opened = self.net.poll_open()  # the helper thread's outcome (the OPEN event comes by pump)
+        if opened is not None and not opened[0] and self.model.link == CONNECTING:
+            self.model.link_failed(opened[1])
         if self.driver is not None:
             self.driver.update(now)
         self.tick_inputs(dt)
         self.draw(now)
-        if self._connect_as is not None:
-            self._open(self._connect_as)
         self.clock.tick(settings.FPS)
         return self.running
 
+    #: At most this many inputs in one frame (a slow frame catches up a little, never a burst).
+    MAX_CATCH_UP = 3
+    #: A frame longer than this (seconds) was a stall (the window dragged, the machine busy): its ticks are dropped.
+    STALL = 0.5
+
     def tick_inputs(self, dt: float) -> None:
-        """Send one input per server tick while playing: a fixed step, whatever the frame rate."""
-        if not self.model.can_move():
+        """Send one input per server tick while playing: a fixed step, whatever the frame rate.
+
+        The accumulator only ever gains real time (``dt``), so inputs never go out faster than the
+        server's ticks. After a stall the backlog is dropped, not sent at once: the server would only
+        queue those inputs (and drop all but the last 10), and the player would see a jump.
+        """
+        if not self.model.can_move() or dt >= self.STALL:
             self._accumulator = 0.0
             return
         step = 1.0 / self.model.tick_rate
-        # After a stall (window dragged, a slow frame) play at most a few ticks, not a burst:
-        # the server would only queue them.
-        self._accumulator = min(self._accumulator + dt, 3 * step)
+        self._accumulator = min(self._accumulator + dt, self.MAX_CATCH_UP * step)
         while self._accumulator >= step:
             self._accumulator -= step
             data = self.driver.input() if self.driver else game.read_input(pygame.key.get_pressed())
@@ -421,6 +495,8 @@ class App:
 
     def on_toad_event(self, event: pygame.event.Event, now: float) -> None:
         """A toad event: open → hello; message → model; close or a final error → the lost screen."""
+        if event.source is not self.net.conn:
+            return  # an earlier App's connection (tests make several in one process)
         if event.type == toad.pg.OPEN:
             self.model.link_open()
             self.net.on_open()
@@ -441,13 +517,6 @@ class App:
                 self.model.link_failed(str(event.error))
             else:
                 logger.info("connection error: %s", event.error)
-
-    def _open(self, name: str) -> None:
-        self._connect_as = None
-        try:
-            self.net.connect(name)  # blocks for the handshake; "connecting…" is on screen
-        except toad.ToadError as exc:
-            self.model.link_failed(str(exc))
 
     def draw(self, now: float) -> None:
         surface = self.surface
@@ -477,12 +546,17 @@ class App:
         return "quit"
 
     def close(self, leave: bool = False) -> None:
-        """Say goodbye: ``leave`` the room first if asked, close with 1000, wait a moment for it to go out."""
+        """Say goodbye: ``leave`` the room first if asked, close with 1000, wait a moment for it to go out.
+
+        Never waits for a connection still opening: that one closes by itself if it opens after all.
+        """
+        self.net.cancel()
         if self.net.connected:
             if leave and self.model.room is not None:
                 self.net.leave()
             self.net.close()
             self.net.conn.wait_closed(2.0)
+        toad.pg.detach(self.net.conn)
         pygame.quit()
         ui.forget_fonts()
 
@@ -490,7 +564,7 @@ class App:
 def draw_toast(surface: pygame.Surface, text: str, bottom: int) -> None:
     """A message from the server (an error), over the scene at the bottom."""
     text = ui.fit(text, 26, surface.get_width() - 80)
-    width = ui.font(26).size(text)[0] + 32
+    width = ui.text_width(text, 26) + 32
     rect = pygame.Rect(0, 0, width, 38)
     rect.midbottom = (surface.get_width() // 2, bottom)
     pygame.draw.rect(surface, (69, 26, 26), rect, border_radius=8)

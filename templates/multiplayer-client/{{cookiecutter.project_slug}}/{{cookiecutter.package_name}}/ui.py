@@ -39,19 +39,62 @@ def forget_fonts() -> None:
 
 
 def clean(text: str) -> str:
-    """``text`` without control characters (the font cannot draw them, the server refuses them)."""
-    return "".join(ch for ch in text if ch.isprintable())
+    """``text`` without control characters (the font cannot draw them, the server refuses them).
+
+    Lone surrogates (JSON allows ``"\\ud800"``) go too: they are not printable either.
+    """
+    return "".join(ch for ch in str(text) if ch.isprintable())
+
+
+#: What :func:`render` draws instead of a text that would show nothing (or that the font refuses).
+PLACEHOLDER = "?"
+# What pygame's font may raise for a hostile text: zero width ("Text has zero width"), a null or a
+# surrogate the encoder refuses.
+_FONT_ERRORS = (pygame.error, ValueError, UnicodeError)
+
+
+def render(text: str, size: int = 24, color: tuple[int, int, int] = TEXT) -> pygame.Surface:
+    """``text`` as an image, on pygame's default font: THE one place the client turns text into pixels.
+
+    Never raises for any text (a player's name or a room name comes from other players): control
+    characters are dropped, and a text that would show nothing (empty, or only zero-width or
+    combining characters like U+200B or U+034F, which make pygame raise "Text has zero width")
+    becomes :data:`PLACEHOLDER`. Draw every text through it (or :func:`draw_text`).
+    """
+    shown = clean(text)
+    try:
+        image = font(size).render(shown, True, color)
+        if image.get_width() > 0:
+            return image
+    except _FONT_ERRORS:
+        pass
+    return font(size).render(PLACEHOLDER, True, color)
+
+
+def text_width(text: str, size: int) -> int:
+    """How wide :func:`render` would draw ``text`` at ``size``, in pixels (never raises)."""
+    shown = clean(text)
+    try:
+        width = font(size).size(shown)[0]
+    except _FONT_ERRORS:
+        width = 0
+    return width if width > 0 else font(size).size(PLACEHOLDER)[0]
 
 
 def fit(text: str, size: int, width: int) -> str:
     """``text``, cut with "…" so it is at most ``width`` pixels wide at ``size``."""
     text = clean(text)
-    f = font(size)
-    if f.size(text)[0] <= width:
+    if text_width(text, size) <= width:
         return text
-    while text and f.size(text + "…")[0] > width:
-        text = text[:-1]
-    return text + "…"
+    # The longest prefix that fits with "…", found by halving (a hostile 300-character name stays cheap).
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text_width(text[:middle] + "…", size) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "…"
 
 
 def draw_text(
@@ -63,10 +106,13 @@ def draw_text(
     anchor: str = "topleft",
     width: int | None = None,
 ) -> pygame.Rect:
-    """Draw one line of ``text`` with its ``anchor`` point (a ``pygame.Rect`` attribute) at ``pos``."""
+    """Draw one line of ``text`` with its ``anchor`` point (a ``pygame.Rect`` attribute) at ``pos``.
+
+    ``width``: cut the text with "…" to fit. Never raises (see :func:`render`).
+    """
     if width is not None:
         text = fit(text, size, width)
-    image = font(size).render(clean(text), True, color)
+    image = render(text, size, color)
     rect = image.get_rect(**{anchor: pos})
     surface.blit(image, rect)
     return rect
@@ -78,7 +124,7 @@ def wrap(text: str, size: int, width: int) -> list[str]:
     line = ""
     for word in clean(text).split(" "):
         candidate = f"{line} {word}" if line else word
-        if font(size).size(candidate)[0] <= width:
+        if text_width(candidate, size) <= width:
             line = candidate
             continue
         if line:
@@ -106,11 +152,13 @@ class Button:
         label: str,
         on_click: Callable[[], object],
         color: tuple[int, int, int] = ACCENT,
+        size: int = 26,
     ) -> None:
         self.rect = pygame.Rect(rect)
         self.label = label
         self.on_click = on_click
         self.color = color
+        self.size = size  # the label's font size
         self.enabled = True
         self.visible = True
 
@@ -136,7 +184,7 @@ class Button:
             fill = tuple(min(255, c + 30) for c in fill)
         pygame.draw.rect(surface, fill, self.rect, border_radius=6)
         color = BG if self.enabled else MUTED
-        draw_text(surface, self.label, self.rect.center, 26, color, "center", self.rect.width - 12)
+        draw_text(surface, self.label, self.rect.center, self.size, color, "center", self.rect.width - 12)
 
 
 class TextInput:
@@ -190,7 +238,7 @@ class TextInput:
         inner = self.rect.width - 20
         if self.text:
             shown = self.text
-            while shown and font(26).size(shown)[0] > inner:
+            while shown and text_width(shown, 26) > inner:
                 shown = shown[1:]  # keep the end in view while typing
             rect = draw_text(surface, shown, (self.rect.x + 10, self.rect.centery), 26, TEXT, "midleft")
         else:
