@@ -26,9 +26,10 @@ _MASK = b"\x37\xfa\x21\x3d"
 _STAMP = struct.Struct("!QQ")
 
 
-def handshake_request(port: int) -> bytes:
+def handshake_request(port: int, path: str = "/") -> bytes:
+    """The opening handshake's request (RFC 6455 section 4.1) for ``path`` on ``127.0.0.1:port``, fixed key."""
     return (
-        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {_KEY.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
 

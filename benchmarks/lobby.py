@@ -13,7 +13,7 @@ nothing (the "serving on" line is INFO), so its port is read from ``/proc``: the
 among the process's descriptors. A fresh server serves each player count.
 
 The players are this process: raw non-blocking sockets on one selector, frames masked by hand and
-server frames parsed just enough (see ``loadgen.py``). Each player connects, says ``hello``, and the
+server frames parsed just enough (see ``rawpeers.py``). Each player connects, says ``hello``, and the
 players meet in rooms of 8: the first of each eight creates the room, the others join it (by room id
 and by code, alternately) and everyone sends ``ready``; the host sends ``start`` once its ``room``
 message shows all eight ready. While playing, every player sends one ``input`` per server tick
@@ -52,16 +52,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import errno
 import itertools
 import json
 import os
 import random
 import resource
-import selectors
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -76,7 +72,9 @@ TEMPLATE = REPO / "templates" / "lobby-server"
 sys.path.insert(0, str(HERE))
 
 import loadgen  # noqa: E402
+import rawpeers  # noqa: E402
 import run  # noqa: E402  (machine(), versions(), fmt())
+from rawpeers import CLOSED, OPEN  # noqa: E402
 
 DEFAULT_PLAYERS = [16, 64, 256, 384, 512, 768]
 ROOM = 8  # players per room: the template's default room capacity
@@ -84,8 +82,6 @@ SLOTS = 10  # each tick's inputs go out in this many slots, spread over the tick
 CHAT_EVERY = (4.0, 6.0)  # seconds between a player's chat lines: about 0.2 Hz
 HANDSHAKES_AT_ONCE = 128  # connections opening at a time
 STATE_PREFIX = b'{"type":"state","tick":'  # protocol.encode() is compact, keys in the order the lobby builds them
-
-CONNECTING, OPENING, OPEN, CLOSED = range(4)
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -217,11 +213,10 @@ class Group:
         self.start_sent = False
 
 
-class Bot:
-    """One simulated player: its socket, buffers, and where it is in the lobby and the game."""
+class Bot(rawpeers.RawPeer):
+    """One simulated player: its socket, buffers (see rawpeers.RawPeer), and where it is in the lobby and the game."""
 
     __slots__ = (
-        "buf",
         "frag",
         "group",
         "idx",
@@ -229,24 +224,18 @@ class Bot:
         "last_state",
         "last_tick",
         "next_chat",
-        "out",
         "playing",
         "restarting",
         "seat",
         "seq",
-        "sock",
         "started",
-        "state",
     )
 
     def __init__(self, idx: int, group: Group, seat: int) -> None:
+        super().__init__()
         self.idx = idx
         self.group = group
         self.seat = seat
-        self.sock: socket.socket | None = None
-        self.state = CONNECTING
-        self.buf = bytearray()
-        self.out = bytearray()
         self.frag: bytearray | None = None
         self.in_room = False
         self.playing = False
@@ -266,15 +255,13 @@ def message(**fields: Any) -> bytes:
     return text_frame(json.dumps(fields, separators=(",", ":")).encode())
 
 
-class Players:
+class Players(rawpeers.RawPeers[Bot]):
     """``count`` players on one selector, playing the lobby server's game in rooms of 8."""
 
     def __init__(self, port: int, count: int, seed: int = 20) -> None:
-        self.port = port
+        super().__init__(port)
         self.count = count
         self.rng = random.Random(seed)
-        self.selector = selectors.DefaultSelector()
-        self.request = loadgen.handshake_request(port)
         self.groups = [Group() for _ in range((count + ROOM - 1) // ROOM)]
         self.bots: list[Bot] = []
         for i in range(count):
@@ -290,6 +277,7 @@ class Players:
         self.next_slot = 0.0
         self.slot = 0
         self.measuring = False
+        self.now = 0.0  # when the data being parsed arrived
         # Over the whole run.
         self.counts: collections.Counter[str] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
@@ -316,7 +304,6 @@ class Players:
     # -- the loop -----------------------------------------------------------------
 
     def serve(self, until: float, done: Callable[[], bool] = lambda: False) -> None:
-        select = self.selector.select
         clock = time.monotonic
         while True:
             now = clock()
@@ -326,13 +313,7 @@ class Players:
                 return
             if self.to_connect and self.opening < HANDSHAKES_AT_ONCE:
                 self.connect_more()
-            timeout = max(0.0, min(self.next_slot, until) - clock())
-            for key, mask in select(timeout):
-                bot = key.data
-                if mask & selectors.EVENT_WRITE:
-                    self.on_writable(bot)
-                if mask & selectors.EVENT_READ and bot.state != CLOSED:
-                    self.on_readable(bot)
+            self.poll(max(0.0, min(self.next_slot, until) - clock()))
 
     def fire_slots(self, now: float) -> None:
         """Send the inputs (and chat lines) of every slot that is due."""
@@ -358,126 +339,47 @@ class Players:
 
     def connect_more(self) -> None:
         while self.to_connect and self.opening < HANDSHAKES_AT_ONCE:
-            bot = self.to_connect.popleft()
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            bot.sock = sock
-            err = sock.connect_ex(("127.0.0.1", self.port))
-            if err not in (0, errno.EINPROGRESS):
-                raise OSError(err, f"connect: {os.strerror(err)}")
-            self.opening += 1
-            self.selector.register(sock, selectors.EVENT_WRITE, bot)
+            if self.connect(self.to_connect.popleft()):
+                self.opening += 1
 
     def send(self, bot: Bot, data: bytes) -> None:
-        sock = bot.sock
-        if sock is None or bot.state == CLOSED:
+        """Send unless the bot is closed, counting the bytes while measuring (see rawpeers.RawPeers.send)."""
+        if bot.sock is None or bot.state == CLOSED:
             return
         if self.measuring:
             self.bytes_out += len(data)
-        if bot.out:
-            bot.out += data
-            return
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self.drop(bot, f"send: {exc.strerror}")
-            return
-        if sent < len(data):
-            bot.out += data[sent:]
-            self.selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, bot)
-
-    def on_writable(self, bot: Bot) -> None:
-        sock = bot.sock
-        assert sock is not None
-        if bot.state == CONNECTING:
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                raise OSError(err, f"connect: {os.strerror(err)}")
-            bot.state = OPENING
-            self.selector.modify(sock, selectors.EVENT_READ, bot)
-            self.send(bot, self.request)
-            return
-        try:
-            sent = sock.send(bot.out)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self.drop(bot, f"send: {exc.strerror}")
-            return
-        del bot.out[:sent]
-        if not bot.out:
-            self.selector.modify(sock, selectors.EVENT_READ, bot)
+        super().send(bot, data)
 
     def drop(self, bot: Bot, why: str) -> None:
+        """Count ``why`` as a problem, take the bot out of the game and close its socket."""
         self.problems[why] += 1
-        bot.state = CLOSED
         bot.playing = bot.in_room = False
-        if bot.sock is not None:
-            self.selector.unregister(bot.sock)
-            bot.sock.close()
+        self.release(bot)
 
-    def on_readable(self, bot: Bot) -> None:
-        sock = bot.sock
-        assert sock is not None
-        try:
-            data = sock.recv(262144)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self.drop(bot, f"recv: {exc.strerror}")
-            return
-        if not data:
-            self.drop(bot, "the server ended the connection")
-            return
-        now = time.monotonic()
-        buf = bot.buf
-        buf += data
-        if bot.state == OPENING:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101 "):
-                raise ConnectionError(f"handshake refused: {bytes(buf[:60])!r}")
-            del buf[: end + 4]
-            bot.state = OPEN
-            self.opening -= 1
-            self.send(bot, message(type="hello", name=f"bot{bot.idx}"))
+    # -- the socket's hooks (see rawpeers.RawPeers) ---------------------------------
+
+    def on_broken(self, bot: Bot, where: str, exc: OSError) -> None:
+        self.drop(bot, f"{where}: {exc.strerror}")
+
+    def on_eof(self, bot: Bot) -> None:
+        self.drop(bot, "the server ended the connection")
+
+    def on_data(self, bot: Bot, data: bytes) -> None:
+        self.now = time.monotonic()
         if self.measuring:
             self.bytes_in += len(data)
-        self.read_frames(bot, now)
 
-    def read_frames(self, bot: Bot, now: float) -> None:
-        buf = bot.buf
-        pos = 0
-        end = len(buf)
-        while end - pos >= 2 and bot.state == OPEN:
-            b0, b1 = buf[pos], buf[pos + 1]
-            n = b1 & 0x7F
-            head = 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                head = 4
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            if b1 & 0x80:
-                self.problems["a masked frame from the server"] += 1
-                head += 4
-            if end - pos < head + n:
-                break
-            payload = bytes(buf[pos + head : pos + head + n])
-            pos += head + n
-            self.on_frame(bot, b0, payload, now)
-        del buf[:pos]
+    def on_open(self, bot: Bot) -> None:
+        bot.state = OPEN
+        self.opening -= 1
+        self.send(bot, message(type="hello", name=f"bot{bot.idx}"))
 
-    def on_frame(self, bot: Bot, b0: int, payload: bytes, now: float) -> None:
+    def on_masked_frame(self, bot: Bot) -> None:
+        self.problems["a masked frame from the server"] += 1
+
+    def on_frame(self, bot: Bot, b0: int, payload: bytes) -> None:
+        """Reassemble fragmented text for ``on_text``; answer Close (and drop the bot) and Ping."""
+        now = self.now
         opcode = b0 & 0x0F
         fin = b0 & 0x80
         if opcode == 0x1 or opcode == 0x0:
@@ -496,12 +398,12 @@ class Players:
                 payload, bot.frag = bytes(bot.frag), None
             self.on_text(bot, payload, now)
         elif opcode == 0x8:
-            code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            code = rawpeers.close_code(payload)
             self.closes[f"{code} {payload[2:].decode(errors='replace')}".strip()] += 1
-            self.send(bot, loadgen.masked_frame(0x8, payload[:2]))
+            self.send(bot, rawpeers.close_reply(payload))
             self.drop(bot, "closed by the server")
         elif opcode == 0x9:
-            self.send(bot, loadgen.masked_frame(0xA, payload))
+            self.send(bot, rawpeers.pong(payload))
         elif opcode != 0xA:
             self.problems[f"opcode {opcode}"] += 1
 
@@ -596,12 +498,6 @@ class Players:
             if tick not in self.tick_first:
                 self.tick_first[tick] = now
             self.tick_last[tick] = now
-
-    def close(self) -> None:
-        for bot in self.bots:
-            if bot.sock is not None:
-                bot.sock.close()
-        self.selector.close()
 
 
 # -- one measurement ----------------------------------------------------------------------

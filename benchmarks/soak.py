@@ -11,9 +11,9 @@ the URL path), the sender included. It answers ``stats`` on its stdin with a
 JSON line of its counters, and ``quit`` with its final counters.
 
 The load generator is this process: raw non-blocking sockets on one selector,
-frames built by hand (see ``loadgen.py``), so it costs little and reports its
-own CPU share and how late its timers fired. About ``--clients`` clients are
-connected at any time. Each one joins a random room, chats a few times a
+frames built by hand (see ``rawpeers.py`` and ``loadgen.py``), so it costs
+little and reports its own CPU share and how late its timers fired. About
+``--clients`` clients are connected at any time. Each one joins a random room, chats a few times a
 second for a random lifetime, then leaves in one of three ways:
 
 - cleanly (60 %): it waits for the echo of everything it sent, sends Close
@@ -63,12 +63,10 @@ from __future__ import annotations
 
 import argparse
 import collections
-import errno
 import heapq
 import json
 import os
 import random
-import selectors
 import socket
 import struct
 import subprocess
@@ -83,6 +81,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import loadgen  # noqa: E402
+import rawpeers  # noqa: E402
+from rawpeers import CONNECTING, FIRST_FREE_STATE, OPEN, OPENING  # noqa: E402
 
 FD_TOLERANCE = 2
 BLOCKS_GROWTH = 0.01  # the Python heap at the end: at most 1 % more blocks than at the start...
@@ -287,8 +287,9 @@ class ServerProcess:
 
 # -- the load generator -------------------------------------------------------------------
 
-CONNECTING, OPENING, OPEN, DRAINING, CLOSING, KICKED, WAIT_EOF, DONE = range(8)
-_HEAD = struct.Struct("!BB")
+# A client's states past rawpeers' CONNECTING, OPENING and OPEN; DONE is its CLOSED.
+DRAINING, CLOSING, KICKED, WAIT_EOF = range(FIRST_FREE_STATE, FIRST_FREE_STATE + 4)
+DONE = rawpeers.CLOSED
 _CLOSE_1000 = loadgen.masked_frame(0x8, struct.pack("!H", 1000))
 
 
@@ -315,33 +316,28 @@ def _garbage(kind: str, rng: random.Random) -> tuple[bytes, int]:
 GARBAGE_KINDS = ("rsv", "opcode", "unmasked", "utf8", "toobig", "random")
 
 
-class Peer:
+class Peer(rawpeers.RawPeer):
+    """One soak client: its room, how it will leave, and its chat messages still awaiting their echo."""
+
     __slots__ = (
         "behaviour",
-        "buf",
         "cid",
         "close_seen",
         "expect_code",
         "leave_on_open",
-        "out",
         "pending",
         "prefix",
         "room",
         "seq",
-        "sock",
         "stalled",
-        "state",
     )
 
     def __init__(self, cid: int, room: str, behaviour: str) -> None:
+        super().__init__()
         self.cid = cid
         self.room = room
         self.behaviour = behaviour
         self.prefix = b"%d " % cid
-        self.sock: socket.socket | None = None
-        self.state = CONNECTING
-        self.buf = bytearray()
-        self.out = bytearray()
         self.seq = 0
         self.pending: collections.deque[tuple[int, float]] = collections.deque()
         self.expect_code = 0
@@ -370,7 +366,7 @@ class LoadStats:
     wall: float = 0.0
 
 
-class LoadGen:
+class LoadGen(rawpeers.RawPeers[Peer]):
     """About ``clients`` WebSocket clients on one selector, chatting in rooms and churning."""
 
     def __init__(
@@ -383,13 +379,12 @@ class LoadGen:
         lifetime: tuple[float, float] = (5.0, 30.0),
         seed: int = 6455,
     ) -> None:
-        self.port = port
+        super().__init__(port)
         self.target = clients
         self.rate = rate
         self.rooms = max(1, clients // room_size)
         self.lifetime = lifetime
         self.rng = random.Random(seed)
-        self.selector = selectors.DefaultSelector()
         self.timers: list[tuple[float, int, Peer, str]] = []
         self.order = 0
         self.next_cid = 0
@@ -431,7 +426,6 @@ class LoadGen:
         return [p for p in dict.fromkeys(peers) if p.state != DONE]
 
     def _serve(self, until: float, stop_when_idle: bool = False) -> None:
-        select = self.selector.select
         timers = self.timers
         next_check = time.monotonic() + 1.0
         while True:
@@ -451,12 +445,7 @@ class LoadGen:
             timeout = min(0.05, until - now)
             if timers:
                 timeout = min(timeout, max(0.0, timers[0][0] - now))
-            for key, mask in select(timeout):
-                peer = key.data
-                if mask & selectors.EVENT_WRITE:
-                    self.on_writable(peer)
-                if mask & selectors.EVENT_READ and peer.state != DONE:
-                    self.on_readable(peer)
+            self.poll(timeout)
 
     def later(self, when: float, peer: Peer, action: str) -> None:
         self.order += 1
@@ -485,130 +474,51 @@ class LoadGen:
 
     def on_start(self, peer: Peer) -> None:
         self.stats.started += 1
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        peer.sock = sock
-        err = sock.connect_ex(("127.0.0.1", self.port))
-        if err not in (0, errno.EINPROGRESS):
-            self.error(peer, f"connect: {os.strerror(err)}")
-            self.finish(peer, "connect-failed")
-            return
-        self.selector.register(sock, selectors.EVENT_WRITE, peer)
-        self.later(time.monotonic() + 10.0, peer, "handshake_deadline")
+        if self.connect(peer):
+            self.later(time.monotonic() + 10.0, peer, "handshake_deadline")
 
     def on_handshake_deadline(self, peer: Peer) -> None:
         if peer.state in (CONNECTING, OPENING):
             self.error(peer, "handshake: no 101 within 10 s")
             self.finish(peer, "handshake-timeout")
 
-    def on_writable(self, peer: Peer) -> None:
-        sock = peer.sock
-        assert sock is not None
-        if peer.state == CONNECTING:
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                self.error(peer, f"connect: {os.strerror(err)}")
-                self.finish(peer, "connect-failed")
-                return
-            peer.state = OPENING
-            self.selector.modify(sock, selectors.EVENT_READ, peer)
-            request = (
-                f"GET {peer.room} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-            self.send(peer, request)
-            return
-        try:
-            sent = sock.send(peer.out)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self.lost(peer, f"send: {exc}")
-            return
-        del peer.out[:sent]
-        if not peer.out:
-            self.selector.modify(sock, selectors.EVENT_READ, peer)
+    # -- the socket's hooks (see rawpeers.RawPeers) ---------------------------------
 
-    def send(self, peer: Peer, data: bytes) -> None:
-        sock = peer.sock
-        assert sock is not None
-        if peer.out:
-            peer.out += data
-            return
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self.lost(peer, f"send: {exc}")
-            return
-        if sent < len(data):
-            peer.out += data[sent:]
-            self.selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, peer)
+    def handshake(self, peer: Peer) -> bytes:
+        """The handshake's request: the URL path is the client's room."""
+        return loadgen.handshake_request(self.port, peer.room)
 
-    def on_readable(self, peer: Peer) -> None:
-        sock = peer.sock
-        assert sock is not None
-        try:
-            data = sock.recv(262144)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self.lost(peer, f"recv: {exc}")
-            return
-        if not data:
-            if peer.state == WAIT_EOF:
-                waited = time.monotonic() - peer.close_seen
-                if waited > LATE_END:
-                    self.stats.late_ends.append(waited)
-                self.finish(peer, "garbage" if peer.expect_code else "clean")
-            else:
-                self.lost(peer, "eof: the server closed the connection without a Close frame")
-            return
+    def on_connect_failed(self, peer: Peer, err: int) -> None:
+        self.error(peer, f"connect: {os.strerror(err)}")
+        self.finish(peer, "connect-failed")
+
+    def on_refused(self, peer: Peer, reply: bytes) -> None:
+        self.error(peer, f"handshake: refused {reply[:40]!r}")
+        self.finish(peer, "refused")
+
+    def on_broken(self, peer: Peer, where: str, exc: OSError) -> None:
+        self.lost(peer, f"{where}: {exc}")
+
+    def on_eof(self, peer: Peer) -> None:
+        """The end of the stream: the last step of a closing handshake (on time or late), else a loss."""
+        if peer.state == WAIT_EOF:
+            waited = time.monotonic() - peer.close_seen
+            if waited > LATE_END:
+                self.stats.late_ends.append(waited)
+            self.finish(peer, "garbage" if peer.expect_code else "clean")
+        else:
+            self.lost(peer, "eof: the server closed the connection without a Close frame")
+
+    def on_data(self, peer: Peer, data: bytes) -> None:
         self.stats.bytes_in += len(data)
-        buf = peer.buf
-        buf += data
-        if peer.state == OPENING:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101 "):
-                self.error(peer, f"handshake: refused {bytes(buf[:40])!r}")
-                self.finish(peer, "refused")
-                return
-            del buf[: end + 4]
-            self.on_open(peer)
-        self.read_frames(peer)
 
-    def read_frames(self, peer: Peer) -> None:
-        buf = peer.buf
-        pos = 0
-        end = len(buf)
-        while end - pos >= 2 and peer.state != DONE:
-            b0, b1 = _HEAD.unpack_from(buf, pos)
-            n = b1 & 0x7F
-            head = 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                (n,) = struct.unpack_from("!H", buf, pos + 2)
-                head = 4
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                (n,) = struct.unpack_from("!Q", buf, pos + 2)
-                head = 10
-            if end - pos < head + n:
-                break
-            payload = bytes(buf[pos + head : pos + head + n])
-            pos += head + n
-            self.on_frame(peer, b0 & 0x0F, payload)
-        del buf[:pos]
+    def on_masked_frame(self, peer: Peer) -> None:
+        self.error(peer, "frame: a masked frame from the server")
 
-    def on_frame(self, peer: Peer, opcode: int, payload: bytes) -> None:
+    def on_frame(self, peer: Peer, b0: int, payload: bytes) -> None:
+        """Check an echo of the client's own message (in order) or count a room message; answer Ping and Close."""
         stats = self.stats
+        opcode = b0 & 0x0F
         if opcode in (1, 2):
             if not payload.startswith(peer.prefix):
                 stats.room_messages += 1
@@ -624,9 +534,9 @@ class LoadGen:
                 self.send_close(peer)
         elif opcode == 9:
             if peer.state in (OPEN, DRAINING, KICKED):
-                self.send(peer, loadgen.masked_frame(0xA, payload))
+                self.send(peer, rawpeers.pong(payload))
         elif opcode == 8:
-            code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            code = rawpeers.close_code(payload)
             if peer.state == CLOSING:
                 if code != 1000:
                     self.error(peer, f"close: the server answered our 1000 with {code}")
@@ -635,10 +545,10 @@ class LoadGen:
                     stats.kicked[str(code)] += 1
                 else:
                     self.error(peer, f"close: garbage closed with {code}, RFC 6455 says {peer.expect_code}")
-                self.send(peer, loadgen.masked_frame(0x8, payload[:2]))
+                self.send(peer, rawpeers.close_reply(payload))
             else:
                 self.error(peer, f"close: unexpected Close {code} {payload[2:]!r}")
-                self.send(peer, loadgen.masked_frame(0x8, payload[:2]))
+                self.send(peer, rawpeers.close_reply(payload))
             self.set_state(peer, WAIT_EOF)
             peer.close_seen = time.monotonic()
             self.later(time.monotonic() + 10.0, peer, "eof_deadline")
@@ -738,13 +648,7 @@ class LoadGen:
         self.stats.finished[how] += 1
         if how in ("vanish", "garbage"):
             self.stats.abandoned += len(peer.pending)  # on purpose: not checked
-        sock = peer.sock
-        if sock is not None:
-            try:
-                self.selector.unregister(sock)
-            except KeyError:
-                pass
-            sock.close()
+        self.release(peer)
         if self.replacing:
             self.start_peer(time.monotonic())
 
