@@ -387,12 +387,8 @@ def _quoted(word: str) -> str:
 def _next_steps(project: Path) -> list[str]:
     """What to type to run a project just rendered: cd, install, run."""
     steps = [f"cd {_quoted(_shown_path(project))}"]
-    if (project / "requirements.txt").is_file():
-        steps.append("python -m pip install -r requirements.txt")
     # The package is the folder that has a __main__.py: what `python -m` runs.
-    packages = sorted(
-        main.parent.name for pattern in ("*/__main__.py", "src/*/__main__.py") for main in project.glob(pattern)
-    )
+    packages = sorted(main.parent.name for main in project.glob("*/__main__.py"))
     if len(packages) == 1:
         steps.append(f"python -m {packages[0]}")
     if (project / "README.md").is_file():
@@ -587,12 +583,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _echo(args: argparse.Namespace) -> int:
     server = toad.Server()
-    connected: set[int] = set()
 
+    # server.clients lists a client from its onopen until its onclose has run, both included.
     @server.onopen
     def opened(client: toad.Client) -> None:
-        connected.add(client.id)
-        _say(f"+ client {client.id} connected from {_address(client.address)} ({len(connected)} connected)")
+        count = len(server.clients)
+        _say(f"+ client {client.id} connected from {_address(client.address)} ({count} connected)")
 
     @server.onmessage
     def echo(client: toad.Client, message: str | bytes) -> None:
@@ -600,9 +596,8 @@ def _echo(args: argparse.Namespace) -> int:
 
     @server.onclose
     def closed(client: toad.Client) -> None:
-        connected.discard(client.id)
         reason = f" {client.close_reason}" if client.close_reason else ""
-        _say(f"- client {client.id} left: {client.close_code}{reason} ({len(connected)} connected)")
+        _say(f"- client {client.id} left: {client.close_code}{reason} ({len(server.clients) - 1} connected)")
 
     try:
         server.start(args.host, args.port, block=False)
@@ -624,7 +619,8 @@ def _echo(args: argparse.Namespace) -> int:
                 server.poll()
         except KeyboardInterrupt:
             pass
-        _say(f"stopping: closing {len(connected)} connection{'' if len(connected) == 1 else 's'} with 1001")
+        count = len(server.clients)
+        _say(f"stopping: closing {count} connection{'' if count == 1 else 's'} with 1001")
         server.stop()
     finally:
         if on_main_thread and previous is not None:
